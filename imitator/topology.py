@@ -1,0 +1,147 @@
+"""Mesh topologies: triangles and named vertex sets, plus the lip distance measured on them.
+
+Everything downstream (model, renderer, metrics, tracker) takes a `Topology` instead of hard-coding vertex
+indices, so a second topology (e.g. FLAME's 5023 vertices) is one more registry entry.
+
+Coordinate convention for vertices on every topology: x to the subject's left (image right), y up, z toward
+the camera, millimetres. A right-handed frame; triangle normals (counter-clockwise winding) face the camera.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Topology:
+    """A triangle mesh's connectivity and the vertex sets that the rest of the package names."""
+
+    name: str
+    n_vertices: int
+    faces: np.ndarray          # (F, 3) int32, counter-clockwise seen from the camera (+z)
+    lip_outer: np.ndarray      # outer lip contour, in loop order
+    lip_inner: np.ndarray      # inner lip contour (the mouth opening), in loop order
+    lip_vertices: np.ndarray   # vertices used by lip metrics: union of both contours
+    upper_lip_mid: np.ndarray  # inner upper-lip midpoint(s); lip distance = |mean(upper) - mean(lower)|
+    lower_lip_mid: np.ndarray
+    jaw: np.ndarray            # lower face contour, ear to ear through the chin
+    left_eye: np.ndarray       # subject's left eye contour
+    right_eye: np.ndarray
+    upper_face: np.ndarray     # above the nose tip (forehead, eyes, nose bridge, upper cheeks): FDD metric
+    rigid: np.ndarray          # points that move with the skull only: head-pose stabilisation
+
+
+_ASSETS = Path(__file__).parent / "assets"
+
+# MediaPipe Face Mesh vertex indices (mediapipe.solutions.face_mesh_connections names the contours).
+_MP_LIP_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+_MP_LIP_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
+_MP_LEFT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
+_MP_RIGHT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
+_MP_JAW = [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454]
+# Forehead, nose bridge, temples and eye corners: the skin there barely moves when speaking or smiling.
+# Cheeks, brows, eyelids and the nose tip (it follows the upper lip) are left out on purpose.
+_MP_RIGID = [10, 151, 9, 8, 109, 67, 103, 338, 297, 332, 108, 69, 337, 299,   # forehead
+             168, 6, 197, 195,                                               # nose bridge
+             127, 162, 356, 389, 21, 251,                                    # temples
+             33, 133, 263, 362]                                              # eye corners
+
+
+def _ix(values) -> np.ndarray:
+    a = np.asarray(values, dtype=np.int32)
+    a.setflags(write=False)
+    return a
+
+
+def _mediapipe468() -> Topology:
+    # upper_face was computed once from a frontal tracked frame: vertices above the line through the nose
+    # tip (vertex 1) perpendicular to the eye axis. faces: see derive_mediapipe468_faces().
+    with np.load(_ASSETS / "mediapipe468.npz", allow_pickle=False) as data:
+        faces, upper_face = data["faces"], data["upper_face"]
+    return Topology(
+        name="mediapipe468", n_vertices=468, faces=_ix(faces),
+        lip_outer=_ix(_MP_LIP_OUTER), lip_inner=_ix(_MP_LIP_INNER),
+        lip_vertices=_ix(sorted(set(_MP_LIP_OUTER) | set(_MP_LIP_INNER))),
+        upper_lip_mid=_ix([13]), lower_lip_mid=_ix([14]),
+        jaw=_ix(_MP_JAW), left_eye=_ix(_MP_LEFT_EYE), right_eye=_ix(_MP_RIGHT_EYE),
+        upper_face=_ix(upper_face), rigid=_ix(_MP_RIGID),
+    )
+
+
+_BUILDERS = {"mediapipe468": _mediapipe468}
+_CACHE: dict[str, Topology] = {}
+
+
+def get_topology(name: str = "mediapipe468") -> Topology:
+    """The registered topology called `name` (built once, then shared)."""
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown topology {name!r}; known: {sorted(_BUILDERS)}")
+    if name not in _CACHE:
+        _CACHE[name] = _BUILDERS[name]()
+    return _CACHE[name]
+
+
+MEDIAPIPE_468 = get_topology("mediapipe468")
+
+
+def lip_distance(vertices, topology: Topology = MEDIAPIPE_468):
+    """Distance between the inner upper- and lower-lip midpoints, in the vertices' units (mm).
+
+    vertices: (V, 3) -> float, or (T, V, 3) -> (T,). numpy arrays give numpy, torch tensors give torch.
+    """
+    upper_ix, lower_ix = topology.upper_lip_mid, topology.lower_lip_mid
+    if not isinstance(vertices, np.ndarray):
+        vertices = vertices if hasattr(vertices, "norm") else np.asarray(vertices)
+        upper_ix, lower_ix = upper_ix.tolist(), lower_ix.tolist()  # torch warns on read-only index arrays
+    diff = vertices[..., upper_ix, :].mean(-2) - vertices[..., lower_ix, :].mean(-2)
+    if isinstance(diff, np.ndarray):
+        return np.linalg.norm(diff, axis=-1)
+    return diff.norm(dim=-1)  # torch: keeps autograd, device and dtype
+
+
+def derive_mediapipe468_faces() -> np.ndarray:
+    """Re-derive the 852 MediaPipe triangles from mediapipe's tessellation edges (needs mediapipe).
+
+    FACEMESH_TESSELATION lists directed edges. Its undirected graph has 854 3-cliques; two of them,
+    (279, 294, 358) and (49, 64, 129), are not faces (each of their edges already borders two other
+    triangles). The remaining 852 are wound consistently by breadth-first search (neighbours traverse their
+    shared edge in opposite directions). The 88 boundary triangles are the only ones whose edges appear in
+    one direction only, and all of them agree on one winding: that winding faces the camera in our axes.
+    """
+    from collections import deque
+
+    import mediapipe as mp
+
+    directed = set(mp.solutions.face_mesh_connections.FACEMESH_TESSELATION)
+    neighbours: dict[int, set[int]] = {}
+    for a, b in directed:
+        neighbours.setdefault(a, set()).add(b)
+        neighbours.setdefault(b, set()).add(a)
+    cliques = {tuple(sorted((a, b, c))) for a, b in directed for c in neighbours[a] & neighbours[b]}
+    tris = sorted(cliques - {(279, 294, 358), (49, 64, 129)})
+
+    def edges(t):
+        return [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])]
+
+    by_edge: dict[frozenset, list[int]] = {}
+    for i, t in enumerate(tris):
+        for e in edges(t):
+            by_edge.setdefault(frozenset(e), []).append(i)
+    wound: list[tuple | None] = [None] * len(tris)
+    wound[0] = tris[0]
+    queue = deque([0])
+    while queue:
+        i = queue.popleft()
+        for a, b in edges(wound[i]):
+            for j in by_edge[frozenset((a, b))]:
+                if wound[j] is None:
+                    x, y, z = tris[j]
+                    wound[j] = (x, z, y) if (a, b) in edges((x, y, z)) else (x, y, z)
+                    queue.append(j)
+    faces = np.array(wound, dtype=np.int32)
+    one_way = [t for t in wound if all((b, a) not in directed for a, b in edges(t))]
+    if all((b, a) in directed for t in one_way for a, b in edges(t)):  # boundary disagrees: flip all
+        faces = faces[:, [0, 2, 1]]
+    return faces
