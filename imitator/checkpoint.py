@@ -1,0 +1,61 @@
+"""Checkpoints: a folder with model.safetensors (weights, template) and config.json (ModelConfig).
+
+Nothing is ever unpickled: safetensors holds only tensors, JSON only plain values. A fine-tuned Hugging
+Face encoder's weights travel in the same safetensors file under `audio_encoder.`."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .model import Imitator, ModelConfig
+
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+DEFAULT_MODEL_DIR = Path(__file__).parent / "weights" / "default"
+
+
+def save_model(model: Imitator, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Writes atomically (temp files, then rename), so a crash never leaves a half-written checkpoint."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp_w, tmp_c = folder / (WEIGHTS + ".tmp"), folder / (CONFIG + ".tmp")
+    save_file(state, tmp_w)
+    tmp_c.write_text(json.dumps({"model": json.loads(model.cfg.to_json()), **(extra or {})}, indent=1))
+    os.replace(tmp_w, folder / WEIGHTS)
+    os.replace(tmp_c, folder / CONFIG)
+    return folder
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Imitator:
+    """Load a checkpoint folder (default: the bundled model). Needs nothing but the folder."""
+    folder = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    if folder.is_file():
+        folder = folder.parent
+    if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
+        raise FileNotFoundError(f"{folder} is not an imitator checkpoint (needs {WEIGHTS} and {CONFIG})")
+    meta = json.loads((folder / CONFIG).read_text())
+    cfg = ModelConfig.from_dict(meta["model"])
+    model = Imitator(cfg)
+    state = load_file(folder / WEIGHTS)
+    if any(k.startswith("audio_encoder.") for k in state):
+        from .encoders import build_encoder
+
+        model.audio_encoder = build_encoder(cfg.encoder)
+    model.load_state_dict(state)
+    model.model_id = model_hash(folder)
+    model.checkpoint_meta = meta
+    return model.to(device).eval()
+
+
+def model_hash(folder: str | os.PathLike) -> str:
+    """Identifies the weights a style was fitted to (first 16 hex digits of their SHA-256)."""
+    h = hashlib.sha256()
+    with open(Path(folder) / WEIGHTS, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]

@@ -1,0 +1,239 @@
+"""The Imitator network: audio features -> viseme decoder (style-independent) -> motion decoder (style).
+
+    a_1..T (audio features at 30 fps) --Linear--> memory
+    v_t = VisemeDecoder(v_0..t-1, memory)      v_0 = start token (zeros), autoregressive, causal
+    y_t = template + Basis(MLP(v_t + S @ style))
+
+Sizes default to the official code (d=64, 4 heads, FF 128, 1 layer). Unlike the official code there is no
+length limit: positional encodings are computed for any T, and decoding keeps a key/value cache so frame t
+costs O(t) instead of re-running the decoder on the whole prefix.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    n_vertices: int = 468
+    topology: str = "mediapipe468"
+    style_names: tuple[str, ...] = ("generic",)
+    encoder: str = "whisper-tiny.en"
+    audio_dim: int = 384
+    fps: float = 30.0
+    d_model: int = 64
+    n_heads: int = 4
+    ff_dim: int = 128
+    n_layers: int = 1
+    motion_layers: int = 4
+
+    @property
+    def n_styles(self) -> int:
+        return len(self.style_names)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: tuple(v) if k == "style_names" else v for k, v in d.items() if k in known})
+
+
+def sinusoidal_encoding(n_positions: int, dim: int, device=None, offset: int = 0) -> torch.Tensor:
+    """Transformer sinusoids for positions offset .. offset+n-1, shape (n, dim). Any length."""
+    pos = torch.arange(offset, offset + n_positions, dtype=torch.float32, device=device)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32, device=device) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(n_positions, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return pe
+
+
+class KVCache:
+    """Keys and values of the frames decoded so far, (B, heads, t, head_dim) for one attention layer.
+
+    Without gradients it writes into buffers sized for the whole sequence (no O(T^2) copying for long
+    audio); with gradients it concatenates, because autograd forbids overwriting tensors it saved."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.length = capacity, 0
+        self.k = self.v = None
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = k.shape[2]
+        if torch.is_grad_enabled() and (k.requires_grad or v.requires_grad):
+            self.k = k if self.k is None else torch.cat([self.k, k], dim=2)
+            self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
+            self.length += n
+            return self.k, self.v
+        if self.k is None:
+            shape = (*k.shape[:2], self.capacity, k.shape[3])
+            self.k, self.v = k.new_empty(shape), v.new_empty(shape)
+        self.k[:, :, self.length:self.length + n] = k
+        self.v[:, :, self.length:self.length + n] = v
+        self.length += n
+        return self.k[:, :, :self.length], self.v[:, :, :self.length]
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, n_heads: int):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """x: (B, n, d). With a cache, x holds the newest frames and attends to all cached ones before them."""
+        B, n, d = x.shape
+        q, k, v = self.qkv(x).view(B, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            k, v = cache.append(k, v)
+        # Causal mask aligned to the end: query i of n sees keys up to (keys - n + i).
+        causal = None if n == 1 else torch.ones(n, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - n)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+        return self.out(y.transpose(1, 2).reshape(B, n, d))
+
+
+class AlignedCrossAttention(nn.Module):
+    """Cross-modal attention with the paper's alignment mask: motion frame i attends only to audio frame i.
+
+    With one visible key the softmax weight is exactly 1, so the output is out(value(audio_i)) and the
+    query/key projections drop out. Computing it that way is exact (tests compare it with a masked
+    nn.MultiheadAttention) and lets all frames' cross-attention be computed in one batched call."""
+
+    def __init__(self, d: int):
+        super().__init__()
+        self.value = nn.Linear(d, d)
+        self.out = nn.Linear(d, d)
+
+    def forward(self, memory: torch.Tensor) -> torch.Tensor:
+        return self.out(self.value(memory))
+
+
+class DecoderLayer(nn.Module):
+    """Post-norm Transformer decoder layer (PyTorch's default, as in FaceFormer/Imitator)."""
+
+    def __init__(self, d: int, n_heads: int, ff_dim: int):
+        super().__init__()
+        self.self_attn = CausalSelfAttention(d, n_heads)
+        self.cross_attn = AlignedCrossAttention(d)
+        self.ff = nn.Sequential(nn.Linear(d, ff_dim), nn.ReLU(), nn.Linear(ff_dim, d))
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor, cross: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """cross: this layer's cross-attention output for the same frames as x (see AlignedCrossAttention)."""
+        x = self.norm1(x + self.self_attn(x, cache))
+        x = self.norm2(x + cross)
+        return self.norm3(x + self.ff(x))
+
+
+class VisemeDecoder(nn.Module):
+    """Autoregressive: the input at frame t is the decoder's own output at t-1 (a zero start token at t=0)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.d = cfg.d_model
+        self.audio_proj = nn.Linear(cfg.audio_dim, cfg.d_model)
+        self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim) for _ in range(cfg.n_layers))
+
+    def forward(self, audio_features: torch.Tensor, use_cache: bool = True) -> torch.Tensor:
+        """(B, T, audio_dim) audio features at the motion frame rate -> (B, T, d) viseme features.
+
+        use_cache=False re-runs the decoder over the whole prefix at every frame, as the official code
+        does: O(T^2) per sequence, kept as the reference that the cached path must equal."""
+        memory = self.audio_proj(audio_features)
+        B, T, _ = memory.shape
+        cross = [layer.cross_attn(memory) for layer in self.layers]
+        pe = sinusoidal_encoding(T, self.d, device=memory.device)
+        caches = [KVCache(T) for _ in self.layers]
+        token = memory.new_zeros(B, 1, self.d)
+        inputs, outputs = [], []
+        for t in range(T):
+            if use_cache:
+                x = token + pe[t]
+                for layer, c, cache in zip(self.layers, cross, caches):
+                    x = layer(x, c[:, t:t + 1], cache)
+            else:
+                inputs.append(token)
+                x = torch.cat(inputs, dim=1) + pe[: t + 1]
+                for layer, c in zip(self.layers, cross):
+                    x = layer(x, c[:, : t + 1])
+                x = x[:, -1:]
+            outputs.append(x)
+            token = x
+        return torch.cat(outputs, dim=1)
+
+
+class MotionDecoder(nn.Module):
+    """Style-adaptive: viseme features + style embedding -> MLP -> linear deformation basis -> offsets."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.n_vertices = cfg.n_vertices
+        self.style = nn.Linear(cfg.n_styles, d, bias=False)  # one-hot identity -> style vector
+        layers = []
+        for _ in range(cfg.motion_layers):
+            layers += [nn.Linear(d, d), nn.LeakyReLU(0.01)]
+        self.mlp = nn.Sequential(*layers)
+        self.basis = nn.Linear(d, 3 * cfg.n_vertices)
+        # Zero init: training starts from the template, and adaptation from a basis the prior trained.
+        nn.init.zeros_(self.basis.weight)
+        nn.init.zeros_(self.basis.bias)
+
+    def style_vector(self, style: int | torch.Tensor) -> torch.Tensor:
+        """A training style's index (or a (B,) tensor of them) -> its embedding, (B, d)."""
+        idx = torch.as_tensor(style, device=self.style.weight.device).reshape(-1)
+        return self.style.weight.T[idx]
+
+    def mean_style(self) -> torch.Tensor:
+        return self.style.weight.mean(dim=1, keepdim=True).T
+
+
+class Imitator(nn.Module):
+    def __init__(self, cfg: ModelConfig, template: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.viseme_decoder = VisemeDecoder(cfg)
+        self.motion_decoder = MotionDecoder(cfg)
+        # The mean face of the training identities: the face used when a caller gives no template.
+        tmpl = template if template is not None else torch.zeros(cfg.n_vertices, 3)
+        self.register_buffer("template", tmpl.float().reshape(cfg.n_vertices, 3).clone())
+
+    def resolve_style(self, style: int | str | torch.Tensor | None, batch: int) -> torch.Tensor:
+        """Style as an index, a training style name, a (d,) or (B, d) vector, or None (mean style) -> (B, d)."""
+        md = self.motion_decoder
+        if style is None:
+            vec = md.mean_style()
+        elif isinstance(style, str):
+            if style not in self.cfg.style_names:
+                raise ValueError(f"unknown training style {style!r}; this model has {list(self.cfg.style_names)}")
+            vec = md.style_vector(self.cfg.style_names.index(style))
+        elif isinstance(style, torch.Tensor) and style.is_floating_point():
+            vec = style.reshape(-1, self.cfg.d_model)
+        else:
+            vec = md.style_vector(style)
+        return vec.expand(batch, -1) if vec.shape[0] == 1 else vec
+
+    def forward(self, audio_features: torch.Tensor, style=None, template: torch.Tensor | None = None,
+                use_cache: bool = True) -> torch.Tensor:
+        """(B, T, audio_dim) -> vertices (B, T, V, 3) in the template's units (mm)."""
+        visemes = self.viseme_decoder(audio_features, use_cache=use_cache)
+        return self.decode_motion(visemes, style, template)
+
+    def decode_motion(self, visemes: torch.Tensor, style=None, template: torch.Tensor | None = None,
+                      basis: nn.Linear | None = None) -> torch.Tensor:
+        """Viseme features -> meshes. Adaptation calls this directly with its own style and basis."""
+        style_vec = self.resolve_style(style, visemes.shape[0])
+        md = self.motion_decoder
+        h = md.mlp(visemes + style_vec[:, None, :])
+        offsets = (basis or md.basis)(h).view(*visemes.shape[:2], self.cfg.n_vertices, 3)
+        tmpl = self.template if template is None else template
+        return offsets + tmpl.reshape(-1, 1, self.cfg.n_vertices, 3)

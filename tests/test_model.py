@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from imitator.model import AlignedCrossAttention, Imitator, ModelConfig, sinusoidal_encoding
+
+
+def random_model(n_vertices=30, styles=("a", "b"), audio_dim=16, seed=0) -> Imitator:
+    torch.manual_seed(seed)
+    m = Imitator(ModelConfig(n_vertices=n_vertices, style_names=styles, audio_dim=audio_dim, encoder="mel"))
+    nn.init.normal_(m.motion_decoder.basis.weight, std=0.2)  # zero-init basis would hide decoder differences
+    return m.eval()
+
+
+def test_kv_cache_equals_full_recomputation():
+    m = random_model()
+    x = torch.randn(2, 80, 16)
+    with torch.no_grad():
+        cached = m(x, style=torch.tensor([0, 1]))
+        full = m(x, style=torch.tensor([0, 1]), use_cache=False)
+    assert cached.shape == (2, 80, 30, 3)
+    assert (cached - full).abs().max().item() < 1e-5
+
+
+def test_kv_cache_equals_full_recomputation_with_gradients():
+    m = random_model().train()
+    x = torch.randn(1, 20, 16)
+    a, b = m(x, style=0), m(x, style=0, use_cache=False)
+    assert (a - b).abs().max().item() < 1e-5
+    a.sum().backward()  # the training path (concatenating cache) must be differentiable
+    assert m.viseme_decoder.layers[0].self_attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_frame_t_ignores_future_audio():
+    m = random_model()
+    x = torch.randn(1, 60, 16)
+    y = x.clone()
+    y[:, 31:] = torch.randn(1, 29, 16) * 5
+    with torch.no_grad():
+        a, b = m(x, style=0), m(y, style=0)
+    assert torch.allclose(a[:, :31], b[:, :31], atol=1e-6)
+    assert (a[:, 31:] - b[:, 31:]).abs().max() > 1e-3  # and later frames do depend on it
+
+
+def test_aligned_cross_attention_equals_masked_multihead_attention():
+    torch.manual_seed(0)
+    d, T = 64, 12
+    ours = AlignedCrossAttention(d)
+    ref = nn.MultiheadAttention(d, 4, batch_first=True)
+    with torch.no_grad():  # share the value and output projections; q/k get random weights of their own
+        ref.in_proj_weight[2 * d:] = ours.value.weight
+        ref.in_proj_bias[2 * d:] = ours.value.bias
+        ref.out_proj.weight.copy_(ours.out.weight)
+        ref.out_proj.bias.copy_(ours.out.bias)
+    query, memory = torch.randn(1, T, d), torch.randn(1, T, d)
+    alignment = ~torch.eye(T, dtype=torch.bool)  # True = masked: frame i sees only audio frame i
+    with torch.no_grad():
+        expected, _ = ref(query, memory, memory, attn_mask=alignment)
+        assert torch.allclose(ours(memory), expected, atol=1e-5)
+
+
+def test_no_length_limit_five_minutes():
+    m = random_model(n_vertices=10)
+    T = 5 * 60 * 30  # 9000 frames; the official code stops at 600
+    with torch.inference_mode():
+        out = m(torch.randn(1, T, 16), style=1)
+    assert out.shape == (1, T, 10, 3)
+    assert torch.isfinite(out).all()
+    pe = sinusoidal_encoding(T, 64)
+    assert not torch.allclose(pe[8999], pe[599])
+
+
+def test_zero_initialised_basis_outputs_template():
+    torch.manual_seed(0)
+    template = torch.randn(30, 3)
+    m = Imitator(ModelConfig(n_vertices=30, style_names=("a",), audio_dim=16), template=template).eval()
+    with torch.no_grad():
+        out = m(torch.randn(1, 7, 16), style=0)
+    assert torch.allclose(out, template.expand(1, 7, 30, 3))
+
+
+def test_styles_are_added_and_change_motion():
+    m = random_model()
+    x = torch.randn(1, 10, 16)
+    with torch.no_grad():
+        a, b = m(x, style="a"), m(x, style="b")
+        mean = m(x, style=None)
+        vec = m(x, style=m.motion_decoder.style_vector(0)[0])
+    assert (a - b).abs().max() > 1e-3
+    assert torch.allclose(vec, a, atol=1e-6)  # a style vector is the same as its index
+    assert mean.shape == a.shape
+    with pytest.raises(ValueError, match="unknown training style"):
+        m(x, style="nobody")
