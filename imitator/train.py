@@ -65,7 +65,14 @@ class Example:
     style: int | None  # index of the identity's training style; None = unseen identity (mean style)
 
 
-def train(cfg: TrainConfig) -> Path:
+@dataclass
+class TrainResult:
+    best: Path  # checkpoint folder with the lowest validation loss
+    model: Imitator  # the model as it is after the last epoch
+    history: list[dict]
+
+
+def train(cfg: TrainConfig) -> TrainResult:
     rank, world = _init_distributed()
     device = _device(cfg.device, rank)
     _seed_everything(cfg.seed)
@@ -142,7 +149,7 @@ def train(cfg: TrainConfig) -> Path:
                            f"{history[-1]['seconds']:.1f} s")
     if world > 1:
         dist.barrier()
-    return out / "best"
+    return TrainResult(out / "best", model, history)
 
 
 def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names: tuple[str, ...],

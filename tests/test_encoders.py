@@ -1,0 +1,100 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_tiny_dataset, shared_file, speechlike
+from imitator.encoders import build_encoder, features_at_fps, n_motion_frames, resample_features
+from imitator.errors import EncoderUnavailableError
+
+
+def test_resample_features_is_linear_interpolation():
+    x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]])  # a ramp stays a ramp
+    y = resample_features(x, 9)
+    assert torch.allclose(y[:, 0], torch.linspace(0, 4, 9))
+
+
+@pytest.mark.parametrize("name,dim", [("mel", 80), ("whisper-tiny.en", 384)])
+def test_frozen_encoders_give_one_row_per_motion_frame(name, dim):
+    enc = build_encoder(name)
+    audio = speechlike(2.5)
+    feats = features_at_fps(enc, audio, 30.0)
+    assert feats.shape == (75, dim) and feats.dtype == torch.float32
+    assert torch.isfinite(feats).all() and feats.std() > 0.01
+    assert build_encoder(name) is enc  # frozen encoders load once per process
+
+
+def test_whisper_windows_long_audio_and_separates_speech_from_silence():
+    enc = build_encoder("whisper-tiny.en")
+    audio = np.concatenate([speechlike(20.0), np.zeros(16000 * 25, np.float32), speechlike(20.0, seed=3)])
+    raw = enc.encode(audio)  # 65 s: three 30 s windows, padding frames dropped
+    assert raw.shape == (65 * 50, 384)
+    speech, silence = raw[100:900], raw[1200:2000]
+    assert (speech.std(0).mean() > silence.std(0).mean())
+    assert n_motion_frames(len(audio), 30) == features_at_fps(enc, audio, 30).shape[0] == 1950
+
+
+def test_whisper_on_real_speech():
+    from imitator.audio import load_audio
+
+    audio = load_audio(shared_file("audio", "jfk.flac"))
+    feats = features_at_fps(build_encoder("whisper-tiny.en"), audio, 30.0)
+    assert feats.shape == (330, 384)
+
+
+def test_unknown_encoder_name():
+    with pytest.raises(ValueError, match="unknown audio encoder"):
+        build_encoder("wav2vec3")
+
+
+def test_offline_hub_model_fails_fast_with_clear_message(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t = time.time()
+    with pytest.raises(EncoderUnavailableError, match="cannot load the Hugging Face encoder"):
+        build_encoder("hf:facebook/wav2vec2-base-960h")
+    assert time.time() - t < 10
+
+
+@pytest.fixture(scope="module")
+def tiny_wav2vec2(tmp_path_factory):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+    path = tmp_path_factory.mktemp("w2v")
+    Wav2Vec2Model(cfg).save_pretrained(path)
+    return path
+
+
+def test_hf_encoder_loads_from_local_folder_and_freezes_cnn(tiny_wav2vec2):
+    enc = build_encoder(f"hf:{tiny_wav2vec2}")
+    assert enc.trainable and enc.dim == 32
+    feats = features_at_fps(enc, speechlike(2.0), 30.0)
+    assert feats.shape == (60, 32)
+    cnn = [p.requires_grad for n, p in enc.named_parameters() if "feature_extractor" in n]
+    rest = [p.requires_grad for n, p in enc.named_parameters() if "feature_extractor" not in n]
+    assert cnn and not any(cnn) and all(rest)
+
+
+def test_hf_encoder_trains_a_step_and_is_saved_with_the_model(tiny_wav2vec2, tmp_path):
+    from safetensors.torch import load_file
+
+    from imitator.checkpoint import load_model
+    from imitator.train import TrainConfig, train
+
+    data = make_tiny_dataset(tmp_path / "data", n_identities=1, per_identity=1, seconds=0.6)
+    before = {k: v.clone() for k, v in build_encoder(f"hf:{tiny_wav2vec2}").state_dict().items()}
+    result = train(TrainConfig(str(data), str(tmp_path / "run"), encoder=f"hf:{tiny_wav2vec2}", epochs=2,
+                               lr=1e-2, model={"d_model": 32, "ff_dim": 64}, progress=False))
+    after = result.model.audio_encoder.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    # (two steps: the zero-initialised basis passes no gradient back on the first)
+    assert any("encoder.layers" in k for k in changed)  # transformer fine-tuned
+    assert not any("feature_extractor" in k for k in changed)  # CNN frozen, as in the paper
+    saved = load_file(result.best / "model.safetensors")
+    assert any(k.startswith("audio_encoder.") for k in saved)
+    model = load_model(result.best)
+    for k, v in after.items():
+        assert torch.equal(model.audio_encoder.state_dict()[k], v)

@@ -1,0 +1,94 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import make_tiny_dataset
+from imitator.checkpoint import load_model, model_hash
+from imitator.inference import predict_vertices
+from imitator.train import TrainConfig, train
+
+FAST_MODEL = {"d_model": 32, "ff_dim": 64}
+
+
+def test_overfits_two_sequences(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", n_identities=2, per_identity=1, seconds=1.0)
+    best = train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=120, lr=3e-3,
+                             model=FAST_MODEL, progress=False)).best
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    first, last = history[0]["train"]["loss"], min(h["train"]["loss"] for h in history)
+    assert first / last >= 20, f"loss only fell from {first:.4f} to {last:.4f}"
+    assert (best / "model.safetensors").is_file()
+    assert history[-1]["val_mse"] < history[0]["val_mse"] / 10
+
+
+def test_checkpoint_round_trip_and_prediction(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", n_identities=2, per_identity=1, seconds=0.6, val=True)
+    best = train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=3, lr=1e-3,
+                             model=FAST_MODEL, progress=False)).best
+    model = load_model(best)
+    assert model.cfg.style_names == ("id0", "id1") and model.cfg.encoder == "mel"
+    assert model.cfg.d_model == 32 and model.cfg.n_vertices == 24
+    assert len(model.model_id) == 16 and model.model_id == model_hash(best)
+    from conftest import speechlike
+
+    verts = predict_vertices(model, speechlike(2.0, seed=5), style="id1")
+    assert verts.shape == (60, 24, 3)
+    # the checkpoint's weights are exactly what was saved
+    saved = load_file(best / "model.safetensors")
+    for k, v in model.state_dict().items():
+        assert torch.equal(saved[k], v)
+
+
+def test_resume_continues_where_it_stopped(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", seconds=0.6)
+    cfg = dict(data=str(data), encoder="mel", lr=1e-3, model=FAST_MODEL, progress=False, seed=3)
+    train(TrainConfig(out=str(tmp_path / "straight"), epochs=4, **cfg))
+    train(TrainConfig(out=str(tmp_path / "resumed"), epochs=2, **cfg))
+    train(TrainConfig(out=str(tmp_path / "resumed"), epochs=4, resume=True, **cfg))
+    hist = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
+    a = load_file(tmp_path / "straight" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
+    for k in a:  # same seed, same order, optimiser state restored: the same weights
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_training_is_deterministic(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", seconds=0.6)
+    for name in ("a", "b"):
+        train(TrainConfig(str(data), str(tmp_path / name), encoder="mel", epochs=2, lr=1e-3, model=FAST_MODEL,
+                          progress=False))
+    a = load_file(tmp_path / "a" / "last" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "last" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_empty_training_split_is_a_clear_error(tmp_path):
+    from imitator.data.dataset import DatasetWriter
+
+    DatasetWriter(tmp_path / "empty").close()
+    with pytest.raises(ValueError, match="no sequences in the 'train' split"):
+        train(TrainConfig(str(tmp_path / "empty"), str(tmp_path / "run"), encoder="mel", progress=False))
+
+
+def test_ddp_two_processes_end_with_identical_weights(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", n_identities=2, per_identity=2, seconds=0.6)
+    worker = Path(__file__).parent / "ddp_worker.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(worker), str(data), str(tmp_path / "run")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = load_file(tmp_path / "run" / "rank0.safetensors")
+    r1 = load_file(tmp_path / "run" / "rank1.safetensors")
+    assert r0.keys() == r1.keys()
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]  # it did train
+    assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
