@@ -37,6 +37,7 @@ class TrainConfig:
     out: str
     encoder: str = "whisper-tiny.en"
     epochs: int = 100
+    batch_size: int = 1  # the paper trains with 1; larger batches pad sequences and mask the padding
     lr: float = 1e-4
     weight_decay: float = 0.0
     mse_weight: float = 1.0
@@ -116,15 +117,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world)
+        batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         sums: dict[str, float] = {}
-        bar = tqdm(order, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress or rank != 0,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress or rank != 0,
                    leave=False)
-        for i in bar:
-            ex = train_set[i]
-            pred = net(_features(model, ex, device), style=torch.tensor([ex.style], device=device),
-                       template=ex.template.to(device))
-            loss, parts = imitator_loss(pred, ex.vertices[None].to(device), ex.lip_weights[None].to(device),
-                                        cfg.loss_weights)
+        for idx in bar:
+            b = collate([train_set[i] for i in idx], model, device)
+            pred = net(b.features, style=b.style, template=b.template)
+            loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -132,7 +132,7 @@ def train(cfg: TrainConfig) -> TrainResult:
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
-        train_stats = {k: v / len(order) for k, v in sums.items()}
+        train_stats = {k: v / len(batches) for k, v in sums.items()}
         val_mse = validate(model, val_set or train_set, device)
         history.append({"epoch": epoch + 1, "train": train_stats, "val_mse": val_mse,
                         "seconds": round(time.time() - t0, 2)})
@@ -150,6 +150,32 @@ def train(cfg: TrainConfig) -> TrainResult:
     if world > 1:
         dist.barrier()
     return TrainResult(out / "best", model, history)
+
+
+@dataclass
+class Batch:
+    features: torch.Tensor  # (B, T, audio_dim), zero-padded
+    vertices: torch.Tensor  # (B, T, V, 3)
+    template: torch.Tensor  # (B, V, 3)
+    style: torch.Tensor  # (B,) style indices
+    lip_weights: torch.Tensor  # (B, T)
+    mask: torch.Tensor  # (B, T): 1 for real frames, 0 for padding
+
+
+def collate(examples: list[Example], model: Imitator, device) -> Batch:
+    """Pads to the longest sequence. The decoder is causal, so padding at the end changes no real frame."""
+    T = max(len(e.vertices) for e in examples)
+
+    def pad(x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 1) + (0, T - len(x)))
+
+    feats = [_features(model, e, device)[0] for e in examples]
+    mask = torch.stack([pad(torch.ones(len(e.vertices), 1))[:, 0] for e in examples])
+    return Batch(torch.stack([pad(f) for f in feats]),
+                 torch.stack([pad(e.vertices) for e in examples]).to(device),
+                 torch.stack([e.template for e in examples]).to(device),
+                 torch.tensor([e.style for e in examples], device=device),
+                 torch.stack([pad(e.lip_weights) for e in examples]).to(device), mask.to(device))
 
 
 def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names: tuple[str, ...],

@@ -92,3 +92,27 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert history[-1]["train"]["loss"] < history[0]["train"]["loss"]  # it did train
     assert (tmp_path / "run" / "best" / "model.safetensors").is_file()
+
+
+def test_batches_of_unequal_length_match_single_sequences(tmp_path):
+    from imitator.encoders import build_encoder
+    from imitator.losses import imitator_loss
+    from imitator.model import Imitator, ModelConfig
+    from imitator.train import collate, load_examples
+    from imitator.data.dataset import Dataset
+
+    data = Dataset(make_tiny_dataset(tmp_path / "data", n_identities=2, per_identity=1, seconds=1.0))
+    cfg = TrainConfig(str(data.root), str(tmp_path / "run"), encoder="mel", progress=False)
+    examples = load_examples(data, data.infos, build_encoder("mel"), ("id0", "id1"), cfg)
+    examples[1].features = examples[1].features[:20]  # make the second one shorter
+    examples[1].vertices, examples[1].lip_weights = examples[1].vertices[:20], examples[1].lip_weights[:20]
+    torch.manual_seed(0)
+    model = Imitator(ModelConfig(n_vertices=24, style_names=("id0", "id1"), audio_dim=80)).eval()
+    torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.3)
+    batch = collate(examples, model, "cpu")
+    assert batch.features.shape[:2] == (2, 30) and batch.mask[1].sum() == 20
+    with torch.no_grad():
+        together = model(batch.features, style=batch.style, template=batch.template)
+        for i, ex in enumerate(examples):
+            alone = model(ex.features[None], style=ex.style, template=ex.template)
+            assert torch.allclose(together[i, : len(ex.vertices)], alone[0], atol=1e-5)
