@@ -145,6 +145,7 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "depth_scale": float(depth_scale), "mm_per_unit": float(mm),
         "frames_looked_at": int(len(det.found)), "frames_with_face": int(det.found.sum()),
         "gaps": [[int(a), int(b)] for a, b in gaps], "audio_sample_rate": 16000,
+        "audio_offset_s": float(det.audio_offset),
         "config": asdict(config), "warnings": warnings,
     }
     preview = None
