@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -54,7 +55,7 @@ class TrackResult:
     detected: np.ndarray      # (T,) bool: face seen near this frame (no interpolation across a gap)
     audio: np.ndarray         # (N,) float32 mono 16 kHz, sample 0 at frame 0; empty without an audio track
     metadata: dict = field(default_factory=dict)
-    preview: "PreviewFrame | None" = None  # one video frame with its landmarks; not saved
+    preview: PreviewFrame | None = None  # one video frame with its landmarks; not saved
 
     @property
     def warnings(self) -> list[str]:
@@ -109,15 +110,15 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         raise NoFaceError(f"no face found in {name}: looked at {len(det.found)} frames")
 
     progress(0.9, "stabilising")
-    points = det.landmarks * np.array([1, -1, -1], np.float32)  # image axes -> ours: y up, z toward camera
-    depth_scale = config.depth_scale or estimate_depth_scale(points[det.found])
+    # image axes -> ours: y up, z toward the camera
+    points = det.landmarks[det.found] * np.array([1, -1, -1], np.float32)
+    depth_scale = config.depth_scale or estimate_depth_scale(points)
     points[..., 2] *= depth_scale
-    stable = np.full_like(points, np.nan)
-    stable[det.found] = stabilise(points[det.found], MEDIAPIPE_468.rigid)
+    stable = stabilise(points, MEDIAPIPE_468.rigid)
 
     n_out = max(int(round(det.duration * config.fps)), 1)
     grid = np.arange(n_out) / config.fps
-    vertices, detected = _resample(det.times[det.found], stable[det.found], grid, config.fps)
+    vertices, detected = _resample(det.times[det.found], stable, grid, config.fps)
     valid, gaps = _gaps(detected, config.max_gap_seconds * config.fps)
     if valid.mean() < config.min_face_fraction:
         longest = max((b - a for a, b in gaps), default=0) / config.fps
@@ -188,17 +189,19 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
         preview, best, seen = None, -np.inf, {"decoded": 0}
         try:
             # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
-            for t, image, n_decoded in _prefetch(_upright_frames(container, stream, rate, config, seen)):
-                result = mesh.process(image)
-                lm = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
-                times.append(t)
-                found.append(lm is not None)
-                landmarks.append(lm if lm is not None else np.zeros((478, 3), np.float32))
-                score = -abs(t - 0.5 * (expected or n_decoded) / rate)  # the preview shows the middle frame
-                if lm is not None and score > best:
-                    best, preview = score, (image, lm[:468, :2].copy(), t)
-                if expected and len(times) % 10 == 0:
-                    progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
+            # closing(): on an error here the thread stops before the container closes under it.
+            with closing(_prefetch(_upright_frames(container, stream, rate, config, seen))) as frames:
+                for t, image, n_decoded in frames:
+                    result = mesh.process(image)
+                    lm = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    times.append(t)
+                    found.append(lm is not None)
+                    landmarks.append(lm if lm is not None else np.zeros((478, 3), np.float32))
+                    score = -abs(t - 0.5 * (expected or n_decoded) / rate)  # the preview shows the middle frame
+                    if lm is not None and score > best:
+                        best, preview = score, (image, lm[:468, :2].copy(), t)
+                    if expected and len(times) % 10 == 0:
+                        progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
         except av.error.FFmpegError as e:
             raise UnreadableVideoError(f"{name}: the video could not be decoded ({e})") from e
         if seen["decoded"] == 0:
@@ -301,7 +304,7 @@ def similarity_transforms(src: np.ndarray, dst: np.ndarray):
 
 
 def stabilise(points: np.ndarray, rigid: np.ndarray, iterations: int = 3) -> np.ndarray:
-    """Remove head pose and distance to the camera: align every frame's rigid vertices to their mean shape.
+    """Remove head pose and distance to the camera: align every frame's rigid vertices to their median shape.
 
     points: (N, P, 3) -> same shape. The reference is refined by generalised Procrustes (align all to the
     reference, take the per-vertex median as the new reference), so no single frame's noise sets it."""

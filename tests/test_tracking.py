@@ -22,18 +22,21 @@ from imitator.tracking import TrackConfig, TrackResult, save_preview, track_vide
 
 # --- making test videos ---------------------------------------------------------------------------------
 def write_video(path: Path, frames, times=None, fps: int = 25, audio: np.ndarray | None = None,
-                rotation: int = 0) -> Path:
-    """Encode RGB frames (H.264, optional AAC audio at 16 kHz). `times` in seconds makes a variable frame
-    rate; `rotation` (a multiple of 90) is written as the display matrix players apply when showing it."""
+                rotation: int = 0, codecs: tuple[str, str] = ("libx264", "aac")) -> Path:
+    """Encode RGB frames (H.264, optional AAC audio given at 16 kHz). `times` in seconds makes a variable
+    frame rate; `rotation` (a multiple of 90) is written as the display matrix players apply when showing it."""
     frames = list(frames)
     h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
-        v = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        options = {"preset": "ultrafast"} if codecs[0] == "libx264" else {"deadline": "realtime", "cpu-used": "8"}
+        v = out.add_stream(codecs[0], rate=fps, options=options)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         v.time_base = Fraction(1, 1000)
         a = None
+        rate = 48000 if codecs[1] in ("libopus", "opus") else 16000
         if audio is not None:
-            a = out.add_stream("aac", rate=16000, layout="mono")
+            audio = np.repeat(audio, rate // 16000)  # crude upsampling is enough for these tests
+            a = out.add_stream(codecs[1], rate=rate, layout="mono")
         for i, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             frame.pts = int(round(1000 * (times[i] if times is not None else i / fps)))
@@ -41,11 +44,11 @@ def write_video(path: Path, frames, times=None, fps: int = 25, audio: np.ndarray
             out.mux(v.encode(frame))
         out.mux(v.encode())
         if a is not None:
-            chunk = 1024
+            chunk = 960
             for start in range(0, len(audio), chunk):
                 block = audio[start:start + chunk].astype(np.float32)[None]
                 frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                frame.sample_rate, frame.pts = 16000, start
+                frame.sample_rate, frame.pts = rate, start
                 out.mux(a.encode(frame))
             out.mux(a.encode())
     if rotation:
@@ -199,6 +202,21 @@ def test_short_gaps_are_filled_long_gaps_reported_and_audio_stays_aligned(tmp_pa
     assert len(r.warnings) == 1 and "no face from 2.7" in r.warnings[0]
     click = int(np.argmax(np.abs(r.audio) > 0.4))
     assert abs(click - 16000) < 16000 * 0.02  # within 20 ms of where it is in the file
+
+
+def test_browser_webm_with_two_faces_tracks_the_larger(tmp_path):
+    import cv2
+
+    frames = real_frames("May_5s.mp4", 32)
+    both = [np.concatenate([f, np.pad(cv2.resize(f, (256, 256)), ((128, 128), (0, 0), (0, 0)))], 1)
+            for f in frames]  # 768 x 512: the face on the left is twice the size of the one on the right
+    audio = np.zeros(int(32 / 25 * 16000), np.float32)
+    audio[8000:8160] = 0.8  # a click at 0.5 s
+    r = track_video(write_video(tmp_path / "webcam.webm", both, audio=audio, codecs=("libvpx", "libopus")))
+    assert r.metadata["source"]["codec"] == "vp8" and r.valid.all()
+    assert r.preview.pixels[:, 0].max() < 512  # every landmark on the large face
+    click = int(np.argmax(np.abs(r.audio) > 0.4))
+    assert abs(click - 8000) < 16000 * 0.02
 
 
 # --- errors ------------------------------------------------------------------------------------------------
