@@ -1,0 +1,149 @@
+"""Two-stage style adaptation (the paper's personalisation) from a short reference: audio + tracked meshes.
+
+The generic model is frozen and the viseme features of the reference audio are computed once; both
+stages then only re-run the small motion decoder, so a few hundred steps take seconds on a CPU.
+
+    stage 1  optimise the style embedding s (from the mean or the nearest training style)
+    stage 2  jointly refine s and the deformation basis, pulled toward the generic basis so new audio
+             still works (the paper: the basis alone over-fits the reference and generalises poorly)
+
+Loss: MSE + 10 x velocity on the reference frames; the last `holdout` share of the frames is kept out of
+the fit and used for early stopping.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .inference import audio_features
+from .losses import reconstruction_loss, velocity_loss
+from .model import Imitator
+
+AdaptProgress = Callable[[str, int, int, float], None]  # (stage, step, total steps, loss)
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    stage1_steps: int = 300
+    stage2_steps: int = 300
+    style_lr: float = 3e-2
+    basis_lr: float = 1e-3
+    basis_reg: float = 10.0  # weight of the mean squared distance from the generic basis (mm^2 scale)
+    velocity_weight: float = 10.0
+    holdout: float = 0.2  # share of frames (at the end) used only for early stopping
+    patience: int = 60  # steps without a better held-out loss before a stage stops
+    init: str = "nearest"  # "nearest" training style or the "mean" style
+    stages: str = "both"  # "both" (the method), "style" (stage 1 only) or "basis" (basis only: ablation)
+    seed: int = 0
+
+
+@dataclass
+class AdaptResult:
+    style: torch.Tensor  # (d,) style vector
+    basis: nn.Linear  # the adapted deformation basis (a copy; the generic model is untouched)
+    template: torch.Tensor  # (V, 3) mm
+    fit: dict = field(default_factory=dict)  # errors in mm, steps run per stage
+    history: list[dict] = field(default_factory=list)
+
+
+def adapt(model: Imitator, audio: np.ndarray, vertices: np.ndarray, template: np.ndarray | None = None,
+          config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptResult:
+    """Fit a new style to `vertices` (T, V, 3) mm tracked at model.cfg.fps, spoken as `audio` (16 kHz)."""
+    torch.manual_seed(config.seed)
+    model.eval()
+    device = model.template.device
+    target = torch.as_tensor(np.asarray(vertices), dtype=torch.float32, device=device)[None]
+    tmpl = torch.as_tensor(np.asarray(template if template is not None else vertices.mean(0)),
+                           dtype=torch.float32, device=device)
+    with torch.no_grad():
+        feats = audio_features(model, audio)
+        T = min(feats.shape[1], target.shape[1])  # tracked video and its audio may differ by a frame
+        visemes = model.viseme_decoder(feats[:, :T])
+    target = target[:, :T]
+    n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
+
+    def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+        pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
+        fit = reconstruction_loss(pred[:, :n_fit], target[:, :n_fit]) + \
+            config.velocity_weight * velocity_loss(pred[:, :n_fit], target[:, :n_fit])
+        held = reconstruction_loss(pred[:, n_fit:], target[:, n_fit:]) if n_fit < T else fit
+        return fit, held
+
+    generic_basis = model.motion_decoder.basis
+    style = _initial_style(model, config.init, losses, generic_basis).clone().requires_grad_(True)
+    basis = copy.deepcopy(generic_basis).requires_grad_(False)
+    history: list[dict] = []
+    fit_info: dict = {}
+
+    if config.stages in ("both", "style"):
+        n = _optimise("stage 1", [{"params": [style], "lr": config.style_lr}], config.stage1_steps, config,
+                      lambda: losses(style, basis), [style], history, progress)
+        fit_info["stage1_steps"] = n
+    if config.stages in ("both", "basis"):
+        basis.requires_grad_(True)
+        groups = [{"params": list(basis.parameters()), "lr": config.basis_lr}]
+        if config.stages == "both":
+            groups.append({"params": [style], "lr": config.style_lr / 10})
+        generic_w, generic_b = generic_basis.weight.detach(), generic_basis.bias.detach()
+
+        def regularised():
+            fit, held = losses(style, basis)
+            reg = (basis.weight - generic_w).square().mean() + (basis.bias - generic_b).square().mean()
+            return fit + config.basis_reg * reg, held
+
+        name = "stage 2" if config.stages == "both" else "basis only"
+        n = _optimise(name, groups, config.stage2_steps, config, regularised,
+                      [style, *basis.parameters()], history, progress)
+        fit_info["stage2_steps"] = n
+
+    with torch.no_grad():
+        pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)[0]
+        err = (pred - target[0]).norm(dim=-1)  # (T, V) mm
+        fit_info.update(fit_l2_mm=float(err[:n_fit].mean()),
+                        holdout_l2_mm=float(err[n_fit:].mean()) if n_fit < T else None, frames=T)
+    basis.requires_grad_(False)
+    return AdaptResult(style.detach(), basis, tmpl.detach(), fit_info, history)
+
+
+def _initial_style(model: Imitator, how: str, losses, generic_basis: nn.Linear) -> torch.Tensor:
+    md = model.motion_decoder
+    if how == "mean":
+        return md.mean_style()[0].detach()
+    if how != "nearest":
+        raise ValueError(f"unknown style initialisation {how!r}: use 'nearest' or 'mean'")
+    with torch.no_grad():
+        candidates = [md.style_vector(i)[0] for i in range(model.cfg.n_styles)] + [md.mean_style()[0]]
+        scores = [float(losses(s, generic_basis)[0]) for s in candidates]
+    return candidates[int(np.argmin(scores))].detach()
+
+
+def _optimise(stage: str, groups: list[dict], steps: int, config: AdaptConfig, loss_fn, params: list,
+              history: list[dict], progress: AdaptProgress | None) -> int:
+    """Adam on `params`; keeps the parameters of the best held-out loss (early stopping)."""
+    opt = torch.optim.Adam(groups)
+    best, best_state, since = float("inf"), [p.detach().clone() for p in params], 0
+    step = 0
+    for step in range(1, steps + 1):
+        loss, held = loss_fn()
+        held = float(held.detach())
+        if held < best - 1e-6:  # `held` belongs to the parameters before this step's update
+            best, best_state, since = held, [p.detach().clone() for p in params], 0
+        else:
+            since += 1
+        history.append({"stage": stage, "step": step, "loss": float(loss), "holdout_mse": held})
+        if progress is not None:
+            progress(stage, step, steps, float(loss))
+        if since >= config.patience:
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        for p, b in zip(params, best_state):
+            p.copy_(b)
+    return step

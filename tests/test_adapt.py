@@ -1,0 +1,88 @@
+"""Adaptation recovers a person's style when the truth is known: the person is made with the model itself
+(a secret style vector, a changed basis and face), so the ideal answer exists and the errors mean something."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import speechlike
+from imitator.adapt import AdaptConfig, adapt
+from imitator.inference import audio_features
+from imitator.model import Imitator, ModelConfig
+
+
+@pytest.fixture(scope="module")
+def world():
+    torch.manual_seed(0)
+    model = Imitator(ModelConfig(n_vertices=40, style_names=("a", "b", "c"), encoder="mel", audio_dim=80)).eval()
+    torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.3)
+    secret_style = torch.randn(1, 64) * 1.5
+    secret_basis = torch.nn.Linear(64, 120)
+    with torch.no_grad():
+        secret_basis.weight.copy_(model.motion_decoder.basis.weight * 1.6 + 0.05 * torch.randn(120, 64))
+        secret_basis.bias.copy_(0.3 * torch.randn(120))
+    template = torch.randn(40, 3) * 20
+
+    def person(audio):
+        with torch.no_grad():
+            vis = model.viseme_decoder(audio_features(model, audio))
+            return model.decode_motion(vis, secret_style, template, basis=secret_basis)[0].numpy()
+
+    return model, person, template.numpy()
+
+
+def error_on_new_speech(model, result, person, template=None, seeds=(11, 12, 13)):
+    errs = []
+    for seed in seeds:
+        audio = speechlike(2.0, seed=seed)
+        with torch.no_grad():
+            vis = model.viseme_decoder(audio_features(model, audio))
+            if result is None:  # the generic model: its mean style, on the person's own face
+                pred = model.decode_motion(vis, None, torch.as_tensor(template))[0].numpy()
+            else:
+                pred = model.decode_motion(vis, result.style[None], result.template, basis=result.basis)[0].numpy()
+        errs.append(np.linalg.norm(pred - person(audio), axis=-1).mean())
+    return float(np.mean(errs))
+
+
+def test_two_stage_adaptation_beats_generic_and_ablations(world):
+    model, person, template = world
+    ref_audio = speechlike(4.0, seed=3)
+    ref = person(ref_audio)
+    generic = error_on_new_speech(model, None, person, template)
+    results = {s: adapt(model, ref_audio, ref, template, AdaptConfig(stages=s, stage1_steps=200, stage2_steps=200))
+               for s in ("style", "basis", "both")}
+    errors = {s: error_on_new_speech(model, r, person) for s, r in results.items()}
+    print(f"generic {generic:.3f} mm, adapted {errors}")
+    assert errors["both"] < 0.7 * generic, (errors, generic)
+    assert errors["both"] < errors["style"], errors
+    assert errors["both"] < errors["basis"], errors
+    fit = results["both"].fit
+    assert fit["frames"] == 120 and fit["stage1_steps"] > 0 and fit["stage2_steps"] > 0
+    assert fit["holdout_l2_mm"] is not None and fit["fit_l2_mm"] < generic
+
+
+def test_generic_model_is_left_untouched(world):
+    model, person, template = world
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    audio = speechlike(2.0, seed=4)
+    adapt(model, audio, person(audio), template, AdaptConfig(stage1_steps=20, stage2_steps=20))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_progress_reports_both_stages_and_early_stopping_bounds_steps(world):
+    model, person, template = world
+    audio = speechlike(2.0, seed=5)
+    seen = []
+    result = adapt(model, audio, person(audio), template, AdaptConfig(stage1_steps=50, stage2_steps=50, patience=5),
+                   progress=lambda stage, step, total, loss: seen.append((stage, step, total, loss)))
+    stages = {s for s, *_ in seen}
+    assert stages == {"stage 1", "stage 2"}
+    assert all(np.isfinite(loss) for *_, loss in seen)
+    assert len(seen) == result.fit["stage1_steps"] + result.fit["stage2_steps"] <= 100
+
+
+def test_unknown_initialisation(world):
+    model, person, template = world
+    audio = speechlike(1.0)
+    with pytest.raises(ValueError, match="unknown style initialisation"):
+        adapt(model, audio, person(audio), template, AdaptConfig(init="random"))
