@@ -325,7 +325,8 @@ class Renderer:
         points = np.concatenate([np.asarray(s, dtype=np.float32).reshape(-1, 3) for s in sequences])
         return Camera.fit(points, o.width / o.height, o.fov_deg, o.fill)
 
-    def render(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None) -> np.ndarray:
+    def render(self, vertices: np.ndarray, camera: Camera | None = None,
+               colors: np.ndarray | None = None) -> np.ndarray:
         """One mesh (V, 3) mm -> (H, W, 3) uint8. colors: (V, 3) sRGB albedo in [0, 1], default skin."""
         vertices = np.asarray(vertices, dtype=np.float32)
         camera = camera or self.camera(vertices)

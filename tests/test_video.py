@@ -1,0 +1,85 @@
+"""MP4 writing: decode what we wrote with PyAV and check streams, timing, size and colours."""
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from imitator.video import write_mp4
+
+
+def colour_frames(n: int, height: int = 96, width: int = 128):
+    """A generator (as the renderer gives) of frames that cycle red, green, blue."""
+    colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], np.uint8)
+    for i in range(n):
+        yield np.broadcast_to(colours[i % 3], (height, width, 3)).copy()
+
+
+def tone(seconds: float, sr: int = 16000) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
+
+
+def probe(path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        info = {"codec": v.codec_context.name, "pix_fmt": v.codec_context.pix_fmt, "size": (v.width, v.height),
+                "rate": v.average_rate, "video_s": float(v.duration * v.time_base),
+                "audio": [(a.codec_context.name, float(a.duration * a.time_base), a.rate) for a in c.streams.audio]}
+        info["frames"] = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    return info
+
+
+def top_level_atoms(path) -> list[str]:
+    data, atoms, i = open(path, "rb").read(), [], 0
+    while i < len(data):
+        size, kind = struct.unpack(">I4s", data[i:i + 8])
+        atoms.append(kind.decode())
+        i += size
+    return atoms
+
+
+@pytest.mark.parametrize("audio_seconds", [2.5, 0.4])  # longer than the video: cut; shorter: padded
+def test_mp4_with_audio_round_trip(tmp_path, audio_seconds):
+    path = tmp_path / "out.mp4"
+    assert write_mp4(path, colour_frames(45), fps=30, audio=tone(audio_seconds)) == 45
+    info = probe(path)
+    assert info["codec"] == "h264" and info["pix_fmt"] == "yuv420p" and info["size"] == (128, 96)
+    assert info["rate"] == 30 and len(info["frames"]) == 45
+    assert info["video_s"] == pytest.approx(1.5, abs=1e-3)
+    (codec, audio_s, rate), = info["audio"]
+    assert codec == "aac" and rate == 16000
+    assert abs(audio_s - info["video_s"]) < 0.05
+    # Colours survive (RGB order, not BGR): frame 0 red, 1 green, 2 blue.
+    for i, channel in enumerate((0, 1, 2)):
+        mean = info["frames"][i].reshape(-1, 3).mean(0)
+        assert mean.argmax() == channel and mean[channel] > 170, mean
+    atoms = top_level_atoms(path)
+    assert atoms.index("moov") < atoms.index("mdat")  # faststart: browsers can play before the download ends
+
+
+def test_mp4_without_audio_and_odd_size(tmp_path):
+    path = tmp_path / "silent.mp4"
+    write_mp4(path, colour_frames(10, height=75, width=101), fps=25)
+    info = probe(path)
+    assert info["audio"] == [] and info["rate"] == 25 and len(info["frames"]) == 10
+    assert info["size"] == (102, 76)  # yuv420p needs even sides: the edge is repeated
+
+
+def test_ntsc_rate(tmp_path):
+    path = tmp_path / "ntsc.mp4"
+    write_mp4(path, colour_frames(30), fps=29.97, audio=tone(1.0))
+    info = probe(path)
+    assert info["rate"] == Fraction(30000, 1001)
+    assert info["video_s"] == pytest.approx(30 * 1001 / 30000, abs=1e-3)
+    assert abs(info["audio"][0][1] - info["video_s"]) < 0.05
+
+
+def test_bad_frames(tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        write_mp4(tmp_path / "a.mp4", [], fps=30)
+    frames = [np.zeros((64, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)]
+    with pytest.raises(ValueError, match="first was 64x64"):
+        write_mp4(tmp_path / "b.mp4", frames, fps=30)
