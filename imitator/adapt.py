@@ -135,9 +135,9 @@ def _optimise(stage: str, groups: list[dict], steps: int, config: AdaptConfig, l
             best, best_state, since = held, [p.detach().clone() for p in params], 0
         else:
             since += 1
-        history.append({"stage": stage, "step": step, "loss": float(loss), "holdout_mse": held})
+        history.append({"stage": stage, "step": step, "loss": float(loss.detach()), "holdout_mse": held})
         if progress is not None:
-            progress(stage, step, steps, float(loss))
+            progress(stage, step, steps, float(loss.detach()))
         if since >= config.patience:
             break
         opt.zero_grad(set_to_none=True)

@@ -49,15 +49,10 @@ def _cmd_label_lips(args: argparse.Namespace) -> None:
 
 
 def _cmd_track(args: argparse.Namespace) -> None:
-    from tqdm import tqdm
-
     from .tracking import save_preview, track_video
 
-    with tqdm(total=100, unit="%", desc="track") as bar:
-        def progress(fraction: float, message: str) -> None:
-            bar.update(round(100 * fraction) - bar.n)
-            bar.set_postfix_str(message)
-
+    bar, progress = _percent_bar("track")
+    with bar:
         result = track_video(args.video, progress=progress)
     result.save(args.out)
     if args.preview:
@@ -66,6 +61,77 @@ def _cmd_track(args: argparse.Namespace) -> None:
           f"{int(result.valid.sum())} valid, audio {len(result.audio) / 16000:.2f} s")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def _percent_bar(desc: str):
+    """A tqdm bar driven by the (fraction, message) progress callbacks of tracking and create_style."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100, unit="%", desc=desc)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.update(round(100 * fraction) - bar.n)
+        bar.set_postfix_str(message, refresh=False)
+
+    return bar, progress
+
+
+def _model(args: argparse.Namespace):
+    from .pipeline import default_model
+
+    return default_model(args.model)
+
+
+def _cmd_create_style(args: argparse.Namespace) -> None:
+    from .pipeline import create_style
+
+    bar, progress = _percent_bar("create-style")
+    with bar:
+        style = create_style(args.from_tracked or args.video, args.name, model=_model(args), progress=progress,
+                             description=args.description, overwrite=args.overwrite)
+    fit = style.meta.fit
+    held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
+    print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames")
+
+
+def _cmd_styles(args: argparse.Namespace) -> None:
+    from .styles import list_styles, user_style_dir
+
+    entries = list_styles()
+    if not entries:
+        print(f"no styles yet (user styles go to {user_style_dir()})")
+    for e in entries:
+        what = f"BROKEN: {e.error}" if e.error else (e.meta.description or e.meta.source)
+        print(f"{e.name:24s} {e.kind:7s} {what}")
+
+
+def _cmd_delete_style(args: argparse.Namespace) -> None:
+    from .styles import delete_style
+
+    delete_style(args.name)
+    print(f"deleted style {args.name!r}")
+
+
+def _cmd_animate(args: argparse.Namespace) -> None:
+    from .pipeline import animate
+
+    if not (args.npz or args.out or args.glb or args.obj_zip):
+        raise ValueError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
+    anim = animate(args.audio, style=args.style, model=_model(args))
+    from . import export
+
+    if args.npz:
+        export.save_npz(args.npz, anim.vertices, anim.faces, anim.fps)
+    if args.obj_zip:
+        export.save_obj_zip(args.obj_zip, anim.vertices, anim.faces, anim.fps)
+    if args.glb:
+        export.save_glb(args.glb, anim.vertices, anim.faces, anim.fps)
+    if args.out:
+        from .video import render_animation_video
+
+        render_animation_video(args.out, anim, side_by_side=args.side_by_side, model=_model(args))
+    print(f"{len(anim.vertices)} frames at {anim.fps:g} fps in style {anim.style!r}: "
+          + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +169,33 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help=".npz file to write")
     tr.add_argument("--preview", default=None, help="also write a PNG: the mesh over a frame, the lip distance")
     tr.set_defaults(func=_cmd_track)
+
+    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound")
+    cs.add_argument("video", nargs="?", help="video of one person talking (about 5 s or more, with audio)")
+    cs.add_argument("--from-tracked", default=None, help="a .npz from `imitator track` instead of a video")
+    cs.add_argument("--name", required=True, help="name of the new style")
+    cs.add_argument("--description", default="", help="a short description shown in style lists")
+    cs.add_argument("--overwrite", action="store_true", help="replace a user style of the same name")
+    cs.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
+    cs.set_defaults(func=_cmd_create_style)
+
+    st = sub.add_parser("styles", help="list the bundled and user styles")
+    st.set_defaults(func=_cmd_styles)
+
+    ds = sub.add_parser("delete-style", help="delete a user style")
+    ds.add_argument("name")
+    ds.set_defaults(func=_cmd_delete_style)
+
+    an = sub.add_parser("animate", help="animate speech with a style")
+    an.add_argument("audio", help="speech: any audio file, or a video whose audio track to use")
+    an.add_argument("--style", default=None, help="style name (see `imitator styles`); default: generic")
+    an.add_argument("--out", default=None, help="mp4 video to write (rendered face with the speech)")
+    an.add_argument("--npz", default=None, help="NPZ to write: vertices (T, V, 3) mm, faces, fps")
+    an.add_argument("--glb", default=None, help="GLB to write (animation as morph targets)")
+    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame")
+    an.add_argument("--side-by-side", action="store_true", help="video: generic | styled side by side")
+    an.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
+    an.set_defaults(func=_cmd_animate)
     return p
 
 

@@ -1,0 +1,81 @@
+"""create_style and animate end to end, on real video and speech, with a small model of the real topology."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import shared_file, speechlike
+from imitator.adapt import AdaptConfig
+from imitator.checkpoint import load_model, save_model
+from imitator.errors import NoAudioStreamError, SilentAudioError
+from imitator.model import Imitator, ModelConfig
+from imitator.pipeline import animate, create_style
+from imitator.styles import StyleModelMismatchError, StyleNotFoundError, list_styles
+
+FAST = AdaptConfig(stage1_steps=40, stage2_steps=40)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    torch.manual_seed(0)
+    m = Imitator(ModelConfig(n_vertices=468, style_names=("a", "b"), encoder="mel", audio_dim=80))
+    torch.nn.init.normal_(m.motion_decoder.basis.weight, std=0.1)
+    folder = save_model(m, tmp_path_factory.mktemp("model"))
+    return load_model(folder)
+
+
+def test_create_style_from_real_video_then_animate(model, tmp_path):
+    video = shared_file("videos", "retalking_2.mp4")
+    steps = []
+    style = create_style(video, "Congressman", model=model, user_dir=tmp_path, config=FAST,
+                         progress=lambda f, m: steps.append((f, m)))
+    assert [e.name for e in list_styles(tmp_path, preset_dir=None)] == ["Congressman"]
+    assert style.meta.model_id == model.model_id and "retalking_2.mp4 sha256:" in style.meta.source
+    assert 0 < style.meta.fit["fit_l2_mm"] < 10
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("stage 2" in m for _, m in steps) and any("stage 1" in m for _, m in steps)
+
+    anim = animate(speechlike(3.0), style="Congressman", model=model, user_dir=tmp_path)
+    assert anim.vertices.shape == (90, 468, 3) and anim.faces.shape == (852, 3) and anim.fps == 30.0
+    assert anim.style == "Congressman"
+    # the person's own face, not the model's mean face (zeros here)
+    assert np.abs(anim.vertices.mean(0) - style.template.numpy()).mean() < 5.0
+
+
+def test_generic_and_training_styles(model):
+    audio = speechlike(1.0)
+    generic = animate(audio, model=model)
+    a = animate(audio, style="a", model=model)
+    assert generic.style == "generic" and a.style == "a"
+    assert not np.allclose(generic.vertices, a.vertices)
+
+
+def test_style_for_other_weights_is_refused(model, tmp_path):
+    from imitator.styles import Style, StyleMeta, save_style
+
+    save_style(Style(StyleMeta("Other", model_id="0123456789abcdef"), torch.zeros(468, 3), torch.zeros(64)), tmp_path)
+    with pytest.raises(StyleModelMismatchError):
+        animate(speechlike(1.0), style="Other", model=model, user_dir=tmp_path)
+
+
+def test_unknown_style(model, tmp_path):
+    with pytest.raises(StyleNotFoundError, match="no style named 'Nobody'"):
+        animate(speechlike(1.0), style="Nobody", model=model, user_dir=tmp_path)
+
+
+def test_silent_speech_is_refused(model):
+    with pytest.raises(SilentAudioError):
+        animate(np.zeros(16000, np.float32), model=model)
+
+
+def test_video_without_audio_cannot_make_a_style(model, tmp_path):
+    with pytest.raises(NoAudioStreamError, match="must have sound"):
+        create_style(shared_file("videos", "no_audio_d13.mp4"), "Mute", model=model, user_dir=tmp_path, config=FAST)
+    assert list_styles(tmp_path, preset_dir=None) == []
+
+
+def test_video_with_silent_audio_cannot_make_a_style(model, tmp_path):
+    with pytest.raises(SilentAudioError):
+        create_style(shared_file("videos", "silent_audio_sad.mp4"), "Sad", model=model, user_dir=tmp_path,
+                     config=FAST)
+    assert list_styles(tmp_path, preset_dir=None) == []
