@@ -117,7 +117,7 @@ def _cmd_animate(args: argparse.Namespace) -> None:
 
     if not (args.npz or args.out or args.glb or args.obj_zip):
         raise ValueError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
-    anim = animate(args.audio, style=args.style, model=_model(args))
+    anim = animate(args.audio, style=args.style, model=_model(args), compare_generic=args.side_by_side)
     from . import export
 
     if args.npz:
@@ -127,9 +127,9 @@ def _cmd_animate(args: argparse.Namespace) -> None:
     if args.glb:
         export.save_glb(args.glb, anim.vertices, anim.faces, anim.fps)
     if args.out:
-        from .video import render_animation_video
+        from .pipeline import render_video
 
-        render_animation_video(args.out, anim, side_by_side=args.side_by_side, model=_model(args))
+        render_video(anim, args.out)
     print(f"{len(anim.vertices)} frames at {anim.fps:g} fps in style {anim.style!r}: "
           + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
 

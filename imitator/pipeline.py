@@ -34,18 +34,23 @@ class Animation:
     fps: float
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
+    generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
 
 
 @functools.lru_cache(maxsize=2)
 def default_model(path: str | None = None) -> Imitator:
-    """Loaded once per process (the app and the CLI call this for every request)."""
-    return load_model(path)
+    """Loaded once per process (the app and the CLI call this for every request), on the GPU if any.
+    Default: $IMITATOR_MODEL if set, else the bundled model."""
+    path = path or os.environ.get("IMITATOR_MODEL") or None
+    return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
-            model: Imitator | None = None, user_dir: str | os.PathLike | None = None) -> Animation:
+            model: Imitator | None = None, user_dir: str | os.PathLike | None = None,
+            compare_generic: bool = False) -> Animation:
     """Speech (16 kHz samples or any audio/video file) -> meshes. style: a style name, a Style, a training
-    style name of the model, or None for the model's generic (mean) style on its mean face."""
+    style name of the model, or None for the model's generic (mean) style on its mean face.
+    compare_generic: also decode the generic style on the same face (for side-by-side videos)."""
     model = model or default_model()
     if not isinstance(audio, np.ndarray):
         audio = load_audio(audio)
@@ -63,7 +68,23 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     with torch.inference_mode():
         visemes = model.viseme_decoder(audio_features(model, audio))
         verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
-    return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label)
+        generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
+    return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
+                     generic)
+
+
+def render_video(anim: Animation, path: str | os.PathLike) -> Path:
+    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present."""
+    from .render import shared_renderer
+    from .video import write_mp4
+
+    renderer = shared_renderer()
+    if anim.generic is not None:
+        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
+    else:
+        frames = renderer.iter_frames(anim.vertices)
+    write_mp4(path, frames, anim.fps, anim.audio)
+    return Path(path)
 
 
 def apply_style(model: Imitator, style: Style):
@@ -95,12 +116,13 @@ def style_from_adaptation(model: Imitator, result: AdaptResult, name: str, descr
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
                  progress: Progress | None = None, config: AdaptConfig = AdaptConfig(),
                  description: str = "", user_dir: str | os.PathLike | None = None, save: bool = True,
-                 overwrite: bool = False) -> Style:
+                 overwrite: bool = False, preview: str | os.PathLike | None = None) -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
-    Progress: tracking takes the first half of the bar, the two adaptation stages the second."""
+    Progress: tracking takes the first half of the bar, the two adaptation stages the second.
+    preview: also write a PNG of the tracked mesh over a video frame (not for .npz input)."""
     from .styles import check_name
-    from .tracking import TrackResult, track_video
+    from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
     model = model or default_model()
@@ -114,6 +136,8 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         raise NoAudioStreamError(f"{path.name} has no audio track: a style is learned from the face moving "
                                  "with its speech, so the video must have sound")
     check_audio(tracked.audio, AudioLimits(min_seconds=1.0), name=path.name)
+    if preview is not None and tracked.preview is not None:
+        save_preview(tracked, preview)
     vertices, audio = _longest_valid_run(tracked)
     total = config.stage1_steps + (config.stage2_steps if config.stages == "both" else 0)
     offset = {"stage 1": 0, "stage 2": config.stage1_steps, "basis only": 0}

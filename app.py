@@ -1,0 +1,131 @@
+"""The imitator web app: create your speaking style from a short video, then make your 3D face speak.
+
+Layout only: every action is one call into imitator.pipeline, the same functions the CLI and tests use.
+Run: ./run.sh app   (or python app.py [--host 0.0.0.0] [--port 7860] [--share])
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from imitator import export
+from imitator.errors import ImitatorError
+from imitator.pipeline import animate, create_style, default_model, render_video
+from imitator.styles import list_styles
+
+GENERIC = "generic (no style)"
+EXAMPLES = Path(__file__).parent / "examples"
+
+try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with spaces.GPU
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:
+    def gpu(fn):
+        return fn
+
+
+def style_choices() -> list[str]:
+    return [GENERIC] + [e.name for e in list_styles() if e.error is None]
+
+
+def _fail(e: Exception):
+    """User errors as a message in the UI; the message is the library's own, written for people."""
+    raise gr.Error(str(e), print_exception=False)
+
+
+@gpu
+def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
+    if not video:
+        raise gr.Error("Upload or record a short video of your face talking first (5 s or more, with sound).")
+    if not (name or "").strip():
+        raise gr.Error("Give your style a name.")
+    out = Path(tempfile.mkdtemp(prefix="imitator-style-"))
+    try:
+        style = create_style(video, name.strip(), progress=lambda f, m: progress(f, desc=m),
+                             preview=out / "tracking.png", overwrite=True)
+    except (ImitatorError, FileNotFoundError) as e:
+        _fail(e)
+    fit = style.meta.fit
+    held = f"; on held-out frames {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
+    summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm "
+               f"on average{held} ({fit['frames']} frames).")
+    preview = str(out / "tracking.png") if (out / "tracking.png").is_file() else None
+    return preview, summary, gr.update(choices=style_choices(), value=style.name)
+
+
+@gpu
+def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Progress()):
+    if not audio:
+        raise gr.Error("Record or upload some speech first.")
+    progress(0.1, desc="listening and animating")
+    try:
+        anim = animate(audio, style=None if style in (None, "", GENERIC) else style, compare_generic=side_by_side)
+    except (ImitatorError, FileNotFoundError) as e:
+        _fail(e)
+    out = Path(tempfile.mkdtemp(prefix="imitator-anim-"))
+    progress(0.5, desc="rendering")
+    video = render_video(anim, out / "animation.mp4")
+    progress(0.8, desc="exporting")
+    export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)
+    export.save_obj_zip(out / "animation_obj.zip", anim.vertices, anim.faces, anim.fps)
+    export.save_glb(out / "animation.glb", anim.vertices, anim.faces, anim.fps)
+    files = [str(video), str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
+    seconds = len(anim.audio) / 16000
+    return str(video), str(out / "animation.glb"), files, (
+        f"{len(anim.vertices)} frames at {anim.fps:g} fps for {seconds:.2f} s of speech, style '{anim.style}'.")
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title="imitator: your 3D face, speaking") as demo:
+        gr.Markdown("# imitator\nPersonalized speech-driven 3D facial animation, offline. "
+                    "Create your speaking style from a short selfie video, then make your 3D face say anything.")
+        with gr.Tab("Make it speak"):
+            with gr.Row():
+                with gr.Column():
+                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech")
+                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style")
+                    side = gr.Checkbox(label="Side by side with the generic model", value=False)
+                    go = gr.Button("Animate", variant="primary")
+                    example_audio = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
+                    if example_audio:
+                        gr.Examples([[a, GENERIC] for a in example_audio], [audio, style], label="Examples")
+                with gr.Column():
+                    video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True)
+                    info = gr.Markdown()
+                    mesh = gr.Model3D(label="3D (GLB)", clear_color=(0.1, 0.1, 0.12, 1.0))
+                    files = gr.File(label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple")
+            go.click(animate_ui, [audio, style, side], [video, mesh, files, info], api_name="animate")
+        with gr.Tab("Create your style"):
+            with gr.Row():
+                with gr.Column():
+                    # no `format`: converting would need a system ffmpeg; the tracker reads webm/mov/mp4 itself
+                    selfie = gr.Video(sources=["upload", "webcam"], label="A 5-10 s video of your face, talking")
+                    name = gr.Textbox(label="Style name", placeholder="e.g. Ada")
+                    create = gr.Button("Create my style", variant="primary")
+                with gr.Column():
+                    preview = gr.Image(label="Tracked face", type="filepath")
+                    summary = gr.Markdown()
+            create.click(create_style_ui, [selfie, name], [preview, summary, style], api_name="create_style")
+        demo.load(lambda: gr.update(choices=style_choices()), None, style, api_name=False)
+    return demo
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    ap.add_argument("--share", action="store_true")
+    args = ap.parse_args()
+    default_model()  # load once, before the first request, so a broken install fails at start
+    demo = build_app()
+    demo.queue(default_concurrency_limit=2, max_size=32)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft())
+
+
+if __name__ == "__main__":
+    main()
