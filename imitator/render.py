@@ -46,6 +46,9 @@ class RenderOptions:
     eyes: Color = (0.20, 0.18, 0.18)
     background_top: Color = (0.20, 0.21, 0.24)
     background_bottom: Color = (0.07, 0.07, 0.09)
+    occlusion: float = 0.3       # darkening of creases and hollows (a cheap ambient occlusion); 0 = off
+    cavity_mm: tuple[float, float] = (0.2, 1.5)  # hollows (see `cavity`) start darkening at the first
+                                                 # depth and are fully darkened at the second
     close_holes: bool = True     # fill the eye and mouth openings so the background doesn't show through
     mouth_depth_mm: float = 12.0
     eye_depth_mm: float = 2.0
@@ -96,6 +99,25 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
 
 
+def cavity(vertices: np.ndarray, normals: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(V,) how far (mm) each vertex's neighbours lie in front of it along its normal: > 0 in creases and
+    hollows (eye sockets, nostrils, mouth corners), where less ambient light reaches the skin."""
+    depth = ((_neighbour_mean(vertices, edges) - vertices) * normals).sum(-1)
+    return 0.5 * (depth + _neighbour_mean(depth[:, None], edges)[:, 0])  # smoothed: tracking noise isn't a crease
+
+
+def _neighbour_mean(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    total = np.zeros_like(values)
+    np.add.at(total, edges[:, 0], values[edges[:, 1]])
+    np.add.at(total, edges[:, 1], values[edges[:, 0]])
+    return total / np.maximum(np.bincount(edges.ravel(), minlength=len(values)), 1)[:, None]
+
+
+def _edges(faces: np.ndarray) -> np.ndarray:
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    return np.unique(e, axis=0)
+
+
 @dataclass(frozen=True)
 class _Mesh:
     """The triangles to draw: the topology's, plus caps over the eye and mouth openings.
@@ -106,6 +128,7 @@ class _Mesh:
     faces: np.ndarray            # (F', 3) into the extended vertex array: V originals, then each cap's ring + centre
     n_vertices: int              # V
     loops: tuple = ()            # contour vertex indices, one array per cap
+    edges: np.ndarray | None = None  # (E, 2) of the topology's own triangles (not the caps)
     depths: tuple = ()           # mm from the contour's mean to the cap's centre, along -z
     cap_colors: tuple = ()       # sRGB albedo per cap
 
@@ -113,8 +136,9 @@ class _Mesh:
     def build(cls, faces: np.ndarray, n_vertices: int, topology: Topology | None,
               options: RenderOptions) -> "_Mesh":
         faces = np.asarray(faces, dtype=np.int32)
+        edges = _edges(faces)
         if topology is None or not options.close_holes:
-            return cls(faces, n_vertices)
+            return cls(faces, n_vertices, edges=edges)
         directed = {(int(a), int(b)) for t in faces for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))}
         loops, fans, start = [], [], n_vertices
         for loop in (topology.lip_inner, topology.left_eye, topology.right_eye):
@@ -126,7 +150,7 @@ class _Mesh:
             fans.append(np.c_[ring, np.roll(ring, -1), np.full(len(loop), start + len(loop))])
             loops.append(loop)
             start += len(loop) + 1
-        return cls(np.concatenate([faces, *fans]).astype(np.int32), n_vertices, tuple(loops),
+        return cls(np.concatenate([faces, *fans]).astype(np.int32), n_vertices, tuple(loops), edges,
                    (options.mouth_depth_mm, options.eye_depth_mm, options.eye_depth_mm),
                    (options.mouth, options.eyes, options.eyes))
 
@@ -382,6 +406,12 @@ class Renderer:
     def error_map(self, vertices: np.ndarray, reference: np.ndarray, vmax_mm: float | None = None) -> np.ndarray:
         return _stack(self.iter_error_map(vertices, reference, vmax_mm), self.options)
 
+    @property
+    def gl_renderer(self) -> str:
+        """The OpenGL implementation in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" for Mesa on CPU."""
+        with self._lock, self._ctx:
+            return self._ctx.info["GL_RENDERER"]
+
     def close(self) -> None:
         self._ctx.release()
 
@@ -409,8 +439,11 @@ class Renderer:
     def _draw(self, vertices: np.ndarray, albedo: np.ndarray, camera: Camera) -> np.ndarray:
         positions = self._mesh.extend(vertices)
         normals = vertex_normals(positions, self._mesh.faces)
-        colors = self._mesh.extend_colors(albedo)
         o = self.options
+        V = self._mesh.n_vertices
+        lo, hi = o.cavity_mm
+        hollow = np.clip((cavity(positions[:V], normals[:V], self._mesh.edges) - lo) / (hi - lo), 0, 1)
+        colors = self._mesh.extend_colors(albedo * (1 - o.occlusion * hollow[:, None]))
         with self._lock, self._ctx:
             ctx = self._ctx
             for name, data in (("position", positions), ("normal", normals), ("color", colors)):
@@ -430,18 +463,24 @@ class Renderer:
 
 @dataclass(frozen=True)
 class _Overlay:
-    """Text and legends drawn once with PIL, then alpha-blended onto every frame."""
+    """Text and legends drawn once with PIL, then alpha-blended onto every frame (only where they are)."""
 
-    rgb: np.ndarray    # (H, W, 3) float32
-    alpha: np.ndarray  # (H, W, 1) float32
+    rgb: np.ndarray    # (h, w, 3) float32, the drawn box only
+    alpha: np.ndarray  # (h, w, 1) float32
+    box: tuple         # (row slice, column slice) of the frame that the overlay covers
 
     @classmethod
     def from_image(cls, image) -> "_Overlay":
         a = np.asarray(image, dtype=np.float32) / 255
-        return cls(a[..., :3], a[..., 3:])
+        rows, cols = np.nonzero(a[..., 3])
+        box = (slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1))
+        a = a[box]
+        return cls(255 * a[..., :3] * a[..., 3:], a[..., 3:], box)
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
-        return (frame * (1 - self.alpha) + 255 * self.rgb * self.alpha + 0.5).astype(np.uint8)
+        out = frame.copy()
+        out[self.box] = (frame[self.box] * (1 - self.alpha) + self.rgb + 0.5).astype(np.uint8)
+        return out
 
 
 def _font(options: RenderOptions):

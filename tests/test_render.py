@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from imitator.data.faces import load_faces
-from imitator.render import RenderError, RenderOptions, Renderer, heat_colors, nice_vmax, vertex_normals
+from imitator.render import RenderError, RenderOptions, Renderer, cavity, heat_colors, nice_vmax, vertex_normals
 from imitator.topology import MEDIAPIPE_468
 
 SIZE = 256  # small frames keep the tests fast; the default 512 is checked once
@@ -152,6 +152,23 @@ def test_error_map(renderer, faces):
     assert (np.abs(bar[..., 0] - bar[..., 2]) > 100).any()  # the colour bar's saturated colours
     auto = renderer.error_map(pred, ref)  # vmax from the data
     assert not np.array_equal(auto[1], frames[1])
+
+
+def test_cavity_finds_hollows_not_bumps():
+    """On a flat grid facing +z, a pushed-in vertex is a hollow (darkened), a pushed-out one is not."""
+    n = 7
+    ys, xs = np.mgrid[0:n, 0:n].astype(np.float32)
+    grid = np.c_[xs.ravel(), ys.ravel(), np.zeros(n * n, np.float32)] * 5.0
+    quads = np.array([[y * n + x, y * n + x + 1, (y + 1) * n + x + 1, (y + 1) * n + x]
+                      for y in range(n - 1) for x in range(n - 1)])
+    tris = np.r_[quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]
+    edges = np.unique(np.sort(np.r_[tris[:, [0, 1]], tris[:, [1, 2]], tris[:, [2, 0]]], axis=1), axis=0)
+    dent, bump = grid.copy(), grid.copy()
+    centre = (n // 2) * n + n // 2
+    dent[centre, 2], bump[centre, 2] = -3.0, 3.0
+    normals = np.tile([0.0, 0.0, 1.0], (n * n, 1)).astype(np.float32)
+    assert cavity(dent, normals, edges)[centre] > 0.2 > 0 > cavity(bump, normals, edges)[centre]
+    assert np.allclose(cavity(grid, normals, edges), 0)
 
 
 def test_nice_vmax():

@@ -1,0 +1,131 @@
+"""Speed of rendering, mp4 writing and export on this machine, for 5 s of animation (150 frames at 30 fps).
+
+    .venv/bin/python benchmarks/speed_render.py [--seconds 5] [--repeats 3] [--images docs/images]
+
+The animation is the procedural viseme rig on a shipped face (a generic and a livelier "personal" style),
+so nothing needs a trained model. Prints a Markdown table. With --images it also saves the pictures used in
+docs/rendering.md: one frame, a side by side and an error heat map, at the widest mouth opening."""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+
+import numpy as np
+
+from imitator.data.faces import load_faces
+from imitator.data.rig import VisemeRig
+from imitator.data.style import SpeakingStyle
+from imitator.data.visemes import Articulation
+from imitator.export import save_glb, save_npz, save_obj_zip
+from imitator.render import RenderOptions, Renderer
+from imitator.topology import MEDIAPIPE_468
+from imitator.video import write_mp4
+
+FPS = 30
+
+
+def demo_sequences(seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """(generic, personal) (T, 468, 3) mm: a jaw opening at syllable rate, rounding and spreading."""
+    t = np.arange(int(seconds * FPS)) / FPS
+    zero = np.zeros_like(t)
+    art = Articulation(jaw=np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 1.5,
+                       round=0.3 * np.clip(np.sin(2 * np.pi * 0.7 * t), 0, None),
+                       spread=0.4 * np.clip(-np.sin(2 * np.pi * 0.7 * t), 0, None),
+                       labiodental=zero, closure=zero, closure_frames=np.zeros(0, int), closure_intervals=[])
+    rig = VisemeRig(load_faces()["retalking_2"])
+    generic = rig.animate(art, SpeakingStyle(jitter=0.0))
+    personal = rig.animate(art, SpeakingStyle(jaw=1.5, lips=1.4, smile=0.4, asymmetry=0.2, jitter=0.0))
+    return generic, personal
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def save_images(folder: str, renderer: Renderer, generic: np.ndarray, personal: np.ndarray) -> None:
+    from PIL import Image
+
+    k = int(np.argmax(np.linalg.norm(personal - personal[:1], axis=-1).mean(1)))  # widest opening
+    os.makedirs(folder, exist_ok=True)
+    pictures = {
+        "render_frame.png": renderer.render(personal[k], renderer.camera(personal)),
+        "render_side_by_side.png": renderer.side_by_side(generic[k:k + 1], personal[k:k + 1])[0],
+        "render_error.png": renderer.error_map(personal[k:k + 1], generic[k:k + 1])[0],
+    }
+    for name, image in pictures.items():
+        Image.fromarray(image).save(os.path.join(folder, name))
+        print(f"wrote {os.path.join(folder, name)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--images", help="folder to save the documentation pictures in")
+    args = ap.parse_args()
+
+    generic, personal = demo_sequences(args.seconds)
+    n = len(personal)
+    audio = (0.1 * np.sin(2 * np.pi * 150 * np.arange(int(args.seconds * 16000)) / 16000)).astype(np.float32)
+    rows = []
+
+    start = time.perf_counter()
+    renderer = Renderer()
+    rows.append(("renderer start (GL context, shaders)", "", f"{time.perf_counter() - start:.2f} s"))
+    renderer.render(personal[0])  # first draw compiles the shaders' machine code
+    gl = renderer.gl_renderer
+    frames = renderer.render_frames(personal)
+    for label, fn, count in [
+        ("render 512x512, 4x MSAA", lambda: renderer.render_frames(personal), n),
+        ("render side by side 1024x512", lambda: renderer.side_by_side(generic, personal), n),
+        ("render error map 512x512", lambda: renderer.error_map(personal, generic), n),
+    ]:
+        s = best_of(fn, args.repeats)
+        rows.append((label, f"{count / s:.0f} frames/s", f"{s:.2f} s"))
+    with Renderer(RenderOptions(samples=0)) as aliased:
+        s = best_of(lambda: aliased.render_frames(personal), args.repeats)
+        rows.append(("render 512x512, no MSAA", f"{n / s:.0f} frames/s", f"{s:.2f} s"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        s = best_of(lambda: write_mp4(out + ".mp4", frames, FPS, audio), args.repeats)
+        rows.append((f"write mp4 (H.264 + AAC), {n} frames", f"{n / s:.0f} frames/s", f"{s:.2f} s"))
+        s = best_of(lambda: write_mp4(out + ".mp4", renderer.iter_frames(personal), FPS, audio), args.repeats)
+        rows.append(("render + write mp4, streamed", f"{n / s:.0f} frames/s", f"{s:.2f} s"))
+        rows.append(("  mp4 size", "", f"{os.path.getsize(out + '.mp4') / 1e6:.2f} MB"))
+        for label, fn, ext in [("export NPZ", save_npz, ".npz"), ("export OBJ zip", save_obj_zip, ".zip"),
+                               ("export GLB (morph targets)", save_glb, ".glb")]:
+            s = best_of(lambda: fn(out + ext, personal, MEDIAPIPE_468.faces, FPS), args.repeats)
+            rows.append((label, f"{os.path.getsize(out + ext) / 1e6:.2f} MB", f"{s:.2f} s"))
+
+    print(f"\nMachine: {cpu_name()}, {os.cpu_count()} cores, OpenGL renderer: {gl}; "
+          f"{n} frames ({args.seconds:g} s at {FPS} fps), best of {args.repeats}\n")
+    print("| step | rate / size | time |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if args.images:
+        save_images(args.images, renderer, generic, personal)
+    renderer.close()
+
+
+if __name__ == "__main__":
+    main()
