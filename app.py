@@ -87,16 +87,16 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Make it speak"):
             with gr.Row():
                 with gr.Column():
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech")
-                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style")
+                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech", elem_id="speech")
+                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style", elem_id="style")
                     side = gr.Checkbox(label="Side by side with the generic model", value=False)
-                    go = gr.Button("Animate", variant="primary")
+                    go = gr.Button("Animate", variant="primary", elem_id="animate")
                     example_audio = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
                     if example_audio:
                         gr.Examples([[a, GENERIC] for a in example_audio], [audio, style], label="Examples")
                 with gr.Column():
-                    video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True)
-                    info = gr.Markdown()
+                    video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True, elem_id="result-video")
+                    info = gr.Markdown(elem_id="result-info")
                     mesh = gr.Model3D(label="3D (GLB)", clear_color=(0.1, 0.1, 0.12, 1.0))
                     files = gr.File(label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple")
             go.click(animate_ui, [audio, style, side], [video, mesh, files, info], api_name="animate")
@@ -104,12 +104,13 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     # no `format`: converting would need a system ffmpeg; the tracker reads webm/mov/mp4 itself
-                    selfie = gr.Video(sources=["upload", "webcam"], label="A 5-10 s video of your face, talking")
-                    name = gr.Textbox(label="Style name", placeholder="e.g. Ada")
-                    create = gr.Button("Create my style", variant="primary")
+                    selfie = gr.Video(sources=["upload", "webcam"], label="A 5-10 s video of your face, talking",
+                                      elem_id="selfie")
+                    name = gr.Textbox(label="Style name", placeholder="e.g. Ada", elem_id="style-name")
+                    create = gr.Button("Create my style", variant="primary", elem_id="create")
                 with gr.Column():
-                    preview = gr.Image(label="Tracked face", type="filepath")
-                    summary = gr.Markdown()
+                    preview = gr.Image(label="Tracked face", type="filepath", elem_id="preview")
+                    summary = gr.Markdown(elem_id="summary")
             create.click(create_style_ui, [selfie, name], [preview, summary, style], api_name="create_style")
         demo.load(lambda: gr.update(choices=style_choices()), None, style, api_name=False)
     return demo

@@ -3,7 +3,7 @@
 # Both set up everything they need first (Debian packages, a venv in .venv) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")"
-bash scripts/setup.sh
+if [ "${1:-}" = test ]; then bash scripts/setup.sh --test; else bash scripts/setup.sh; fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 cmd=${1:-}
 shift || true

@@ -231,7 +231,7 @@ def _cached_features(cache: Path | None, key: str, compute) -> torch.Tensor:
         return torch.from_numpy(np.load(path, allow_pickle=False))
     feats = compute().float()
     if path is not None:
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")  # unique: ranks may share the cache
         np.save(tmp, feats.numpy())
         os.replace(tmp, path)
     return feats

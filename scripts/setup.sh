@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The one setup path: README commands, .ci/run and the Dockerfile all call this.
 # Idempotent: it installs Debian packages only when missing and re-runs pip only when the pins change.
+#   scripts/setup.sh          what the app and the CLI need
+#   scripts/setup.sh --test   also what the tests need (Debian chromium and playwright-core for browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng)          # espeak-ng speaks the test and corpus sentences
+APT_PACKAGES=(espeak-ng)          # espeak-ng speaks the corpus sentences and test speech
+[ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium)   # the app's browser test drives Debian's chromium
 PYTHON=${PYTHON:-python3}
 VENV=${IMITATOR_VENV:-.venv}
 
@@ -33,4 +36,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -c "import imitator, torch, mediapipe, gradio, ctranslate2" \
     || { echo "setup: the Python environment is broken, see the pip output above" >&2; exit 1; }
   echo "$want" > "$stamp"
+fi
+
+if [ "${1:-}" = "--test" ]; then
+  if command -v npm >/dev/null; then
+    if [ ! -d tests/browser/node_modules/playwright-core ]; then
+      echo "setup: installing playwright-core (npm; it uses Debian's chromium, no browser download)"
+      (cd tests/browser && npm ci --no-audit --no-fund --silent) || echo "setup: npm install failed; browser tests will skip" >&2
+    fi
+  else
+    echo "setup: node/npm not found; the browser test will be skipped" >&2
+  fi
 fi
