@@ -169,3 +169,35 @@ def match_closures(labels: np.ndarray, truth: np.ndarray, tolerance: int = 1) ->
         return 0, 0
     near = np.abs(truth[:, None] - labels[None, :]) <= tolerance
     return int(near.any(1).sum()), int(near.any(0).sum())
+
+
+def plot_labels(path: str | os.PathLike, distance: np.ndarray, frames: np.ndarray, phones: Phones, fps: float,
+                title: str = "") -> None:
+    """A PNG of the lip-distance curve with the aligned bilabials (shaded) and the labelled closures."""
+    import textwrap
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    t = np.arange(len(distance)) / fps
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    ax.plot(t, distance, color="k", lw=1.2, label="lip distance")
+    for p, s, e in phones:
+        if p in BILABIALS:
+            ax.axvspan(s, e, color="tab:orange", alpha=0.25, lw=0)
+            ax.text((s + e) / 2, distance.max() * 1.02, p, ha="center", va="bottom", fontsize=8)
+    ax.plot(t[frames], distance[frames], "o", color="tab:red", label="labelled closure")
+    weights = contact_weights(frames, len(distance))
+    ax.fill_between(t, 0, weights * distance.max() * 0.25, color="tab:red", alpha=0.15, label="weight (scaled)")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("inner lip distance (mm)")
+    ax.set_ylim(0, distance.max() * 1.12)
+    ax.set_title("\n".join(textwrap.wrap(title, 150)), fontsize=9)
+    handles = ax.get_legend_handles_labels()[0] + [Patch(color="tab:orange", alpha=0.25, label="aligned m/b/p")]
+    ax.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
