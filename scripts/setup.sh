@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(espeak-ng)          # espeak-ng speaks the corpus sentences and test speech
+# espeak-ng speaks the corpus sentences and test speech; EGL + Mesa render offscreen without a display
+APT_PACKAGES=(espeak-ng libegl1 libgl1 libgl1-mesa-dri libgbm1)
 [ "${1:-}" = "--test" ] && APT_PACKAGES+=(chromium)   # the app's browser test drives Debian's chromium
 PYTHON=${PYTHON:-python3}
 VENV=${IMITATOR_VENV:-.venv}
