@@ -10,7 +10,8 @@ Every `iter_*` method is a generator (one frame at a time, for long sequences); 
 z toward the camera, mm), so the camera sits on +z looking down -z with y up. The camera is fitted once to
 the whole sequence's bounding box, so the face does not swim while it speaks.
 
-OpenGL runs headless through EGL (Mesa llvmpipe on CPU is fast enough: a few ms per 512x512 frame).
+OpenGL runs headless through EGL; Mesa's llvmpipe renders on the CPU fast enough for video (docs/rendering.md
+has the measured frames/s).
 """
 from __future__ import annotations
 
@@ -127,8 +128,8 @@ class _Mesh:
 
     faces: np.ndarray            # (F', 3) into the extended vertex array: V originals, then each cap's ring + centre
     n_vertices: int              # V
+    edges: np.ndarray            # (E, 2) of the topology's own triangles (not the caps)
     loops: tuple = ()            # contour vertex indices, one array per cap
-    edges: np.ndarray | None = None  # (E, 2) of the topology's own triangles (not the caps)
     depths: tuple = ()           # mm from the contour's mean to the cap's centre, along -z
     cap_colors: tuple = ()       # sRGB albedo per cap
 
@@ -138,7 +139,7 @@ class _Mesh:
         faces = np.asarray(faces, dtype=np.int32)
         edges = _edges(faces)
         if topology is None or not options.close_holes:
-            return cls(faces, n_vertices, edges=edges)
+            return cls(faces, n_vertices, edges)
         directed = {(int(a), int(b)) for t in faces for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))}
         loops, fans, start = [], [], n_vertices
         for loop in (topology.lip_inner, topology.left_eye, topology.right_eye):
@@ -150,7 +151,7 @@ class _Mesh:
             fans.append(np.c_[ring, np.roll(ring, -1), np.full(len(loop), start + len(loop))])
             loops.append(loop)
             start += len(loop) + 1
-        return cls(np.concatenate([faces, *fans]).astype(np.int32), n_vertices, tuple(loops), edges,
+        return cls(np.concatenate([faces, *fans]).astype(np.int32), n_vertices, edges, tuple(loops),
                    (options.mouth_depth_mm, options.eye_depth_mm, options.eye_depth_mm),
                    (options.mouth, options.eyes, options.eyes))
 
@@ -352,7 +353,7 @@ class Renderer:
     def render(self, vertices: np.ndarray, camera: Camera | None = None,
                colors: np.ndarray | None = None) -> np.ndarray:
         """One mesh (V, 3) mm -> (H, W, 3) uint8. colors: (V, 3) sRGB albedo in [0, 1], default skin."""
-        vertices = np.asarray(vertices, dtype=np.float32)
+        vertices = self._check(np.asarray(vertices)[None])[0]
         camera = camera or self.camera(vertices)
         albedo = self._skin(vertices) if colors is None else np.asarray(colors, dtype=np.float32)
         return self._draw(vertices, albedo, camera)
@@ -380,6 +381,8 @@ class Renderer:
         left, right = self._check(left), self._check(right)
         if len(left) != len(right):
             raise ValueError(f"side by side needs sequences of one length, got {len(left)} and {len(right)} frames")
+        if labels and len(labels) != 2:
+            raise ValueError(f"side by side takes two labels (left, right), got {list(labels)}")
         camera = self.camera(left, right)
         overlay = _label_overlay(labels, self.options) if labels else None
         for a, b in zip(self.iter_frames(left, camera), self.iter_frames(right, camera)):
@@ -457,8 +460,8 @@ class Renderer:
             ctx.enable(ctx.DEPTH_TEST)
             self._vao.render()
             ctx.copy_framebuffer(self._resolved, self._msaa)
-            data = self._resolved.read(components=4, alignment=1)  # RGBA reads ~7x faster than RGB on llvmpipe
-        return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 4)[::-1, :, :3].copy()  # GL rows: bottom-up
+            data = self._resolved.read(components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 3)[::-1].copy()  # GL rows run bottom-up
 
 
 @dataclass(frozen=True)
@@ -478,9 +481,9 @@ class _Overlay:
         return cls(255 * a[..., :3] * a[..., 3:], a[..., 3:], box)
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
-        out = frame.copy()
-        out[self.box] = (frame[self.box] * (1 - self.alpha) + self.rgb + 0.5).astype(np.uint8)
-        return out
+        """Blends into `frame` in place (callers pass frames they own) and returns it."""
+        frame[self.box] = (frame[self.box] * (1 - self.alpha) + self.rgb + 0.5).astype(np.uint8)
+        return frame
 
 
 def _font(options: RenderOptions):
