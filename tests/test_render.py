@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from imitator.data.faces import load_faces
-from imitator.render import RenderError, RenderOptions, Renderer, cavity, heat_colors, nice_vmax, vertex_normals
+from imitator.render import (RenderError, RenderOptions, Renderer, cavity, heat_colors, lip_mask, nice_vmax,
+                             render_frames, vertex_normals)
 from imitator.topology import MEDIAPIPE_468
 
 SIZE = 256  # small frames keep the tests fast; the default 512 is checked once
@@ -169,6 +170,22 @@ def test_cavity_finds_hollows_not_bumps():
     normals = np.tile([0.0, 0.0, 1.0], (n * n, 1)).astype(np.float32)
     assert cavity(dent, normals, edges)[centre] > 0.2 > 0 > cavity(bump, normals, edges)[centre]
     assert np.allclose(cavity(grid, normals, edges), 0)
+
+
+def test_lip_mask(faces):
+    mask = lip_mask(faces["May_5s"], MEDIAPIPE_468)
+    assert mask[MEDIAPIPE_468.lip_vertices].all()
+    assert mask[[1, 10, 152, 33, 263]].sum() == 0  # nose tip, forehead, chin, eye corners
+    assert 40 <= mask.sum() <= 100  # the contours and the rings between them, not the whole lower face
+
+
+def test_shared_renderer_function(faces):
+    seq = np.stack([faces["May_5s"]] * 2)
+    options = RenderOptions(width=64, height=64)
+    frames = render_frames(seq, options)
+    assert frames.shape == (2, 64, 64, 3)
+    with Renderer(options) as r:
+        assert np.array_equal(frames, r.render_frames(seq))
 
 
 def test_nice_vmax():
