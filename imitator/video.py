@@ -33,8 +33,11 @@ def _rate(fps: float) -> Fraction:
     return ntsc if exact.denominator > 1 and abs(float(ntsc) - fps) < 0.005 else exact
 
 
-def _even(frame: np.ndarray) -> np.ndarray:
-    """yuv420p needs even sides: repeat the last row/column of odd-sized frames."""
+def _prepare(frame: np.ndarray) -> np.ndarray:
+    """Check an (H, W, 3) uint8 frame; yuv420p needs even sides, so odd ones repeat their last row/column."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
     h, w = frame.shape[:2]
     if h % 2 or w % 2:
         frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
@@ -55,8 +58,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
     first = next(frames, None)
     if first is None:
         raise ValueError("no frames to write")
-    first = _even(np.asarray(first, dtype=np.uint8))
-    height, width = first.shape[:2]
+    height, width = _prepare(first).shape[:2]
     rate = _rate(fps)
     samples_per_frame = sample_rate / float(rate)
     n, sent = 0, 0  # frames and audio samples encoded so far
@@ -69,7 +71,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float,
             sound = container.add_stream("aac", rate=sample_rate, layout="mono")
             sound.bit_rate = options.audio_bitrate
         for frame in itertools.chain([first], frames):
-            frame = _even(np.asarray(frame, dtype=np.uint8))
+            frame = _prepare(frame)
             if frame.shape[:2] != (height, width):
                 raise ValueError(f"frame {n} is {frame.shape[1]}x{frame.shape[0]}, the first was {width}x{height}")
             vf = av.VideoFrame.from_ndarray(frame, format="rgb24")

@@ -83,3 +83,5 @@ def test_bad_frames(tmp_path):
     frames = [np.zeros((64, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)]
     with pytest.raises(ValueError, match="first was 64x64"):
         write_mp4(tmp_path / "b.mp4", frames, fps=30)
+    with pytest.raises(ValueError, match="uint8"):
+        write_mp4(tmp_path / "c.mp4", [np.zeros((64, 64, 3), np.float32)], fps=30)
