@@ -134,6 +134,30 @@ def _cmd_animate(args: argparse.Namespace) -> None:
           + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from .checkpoint import load_model
+    from .data.dataset import Dataset
+    from .evaluation import evaluate_model, markdown_table
+
+    data = Dataset(args.data)
+    rows = []
+    if args.static:
+        rows += [("static template", g) for g in evaluate_model(None, data, args.split)]
+    model = load_model(args.checkpoint) if args.checkpoint else None
+    if model is not None:
+        style = "auto" if args.style == "auto" else (None if args.style == "generic" else args.style)
+        rows += [(args.checkpoint, g) for g in evaluate_model(model, data, args.split, style)]
+    if not rows:
+        raise ValueError("nothing to evaluate: give --checkpoint and/or --static")
+    print(markdown_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([{"model": label, "group": g.name, "n": g.n_sequences, "metrics": g.metrics,
+                        "per_sequence": g.per_sequence} for label, g in rows], f, indent=1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imitator", description="Personalized speech-driven 3D facial animation")
     sub = p.add_subparsers(dest="command", required=True)
@@ -196,6 +220,16 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--side-by-side", action="store_true", help="video: generic | styled side by side")
     an.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     an.set_defaults(func=_cmd_animate)
+
+    ev = sub.add_parser("evaluate", help="score a model on a dataset (mm; see docs/metrics.md)")
+    ev.add_argument("--checkpoint", default=None, help="checkpoint folder")
+    ev.add_argument("--data", required=True, help="dataset folder")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--style", default="auto",
+                    help="auto (own style for seen identities, generic for unseen), generic, or a style name")
+    ev.add_argument("--static", action="store_true", help="also score the static-template baseline")
+    ev.add_argument("--json", default=None, help="write all numbers (per sequence too) to this file")
+    ev.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -33,18 +33,19 @@ def speechlike(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
 
 
 def make_tiny_dataset(root: Path, n_identities: int = 2, per_identity: int = 1, seconds: float = 1.0,
-                      n_vertices: int = 24, fps: float = 30.0, val: bool = False) -> Path:
+                      n_vertices: int = 24, fps: float = 30.0, val: bool = False, test: bool = False) -> Path:
     """A dataset whose vertex motion is a function of the audio envelope, so a model can learn it."""
     from imitator.data.dataset import DatasetWriter, Sequence, SequenceInfo
     from imitator.encoders import n_motion_frames
 
     rng = np.random.default_rng(0)
     directions = rng.standard_normal((n_vertices, 3)).astype(np.float32)
-    with DatasetWriter(root, topology=f"test{n_vertices}", fps=fps) as w:
+    topology = "mediapipe468" if n_vertices == 468 else f"test{n_vertices}"
+    with DatasetWriter(root, topology=topology, fps=fps) as w:
         k = 0
         for ident in range(n_identities):
             template = rng.standard_normal((n_vertices, 3)).astype(np.float32) * 10
-            splits = ["train"] * per_identity + (["val"] if val else [])
+            splits = ["train"] * per_identity + (["val"] if val else []) + (["test"] if test else [])
             for split in splits:
                 audio = speechlike(seconds, seed=k)
                 T = n_motion_frames(len(audio), fps)
