@@ -153,6 +153,7 @@ def test_error_map(renderer, faces):
     assert (np.abs(bar[..., 0] - bar[..., 2]) > 100).any()  # the colour bar's saturated colours
     auto = renderer.error_map(pred, ref)  # vmax from the data
     assert not np.array_equal(auto[1], frames[1])
+    assert np.array_equal(renderer.error_map(pred, ref[0], vmax_mm=8.0), frames)  # one reference mesh for all
 
 
 def test_cavity_finds_hollows_not_bumps():
@@ -170,6 +171,19 @@ def test_cavity_finds_hollows_not_bumps():
     normals = np.tile([0.0, 0.0, 1.0], (n * n, 1)).astype(np.float32)
     assert cavity(dent, normals, edges)[centre] > 0.2 > 0 > cavity(bump, normals, edges)[centre]
     assert np.allclose(cavity(grid, normals, edges), 0)
+
+
+def test_bare_faces_array_draws_the_mesh_as_it_is(renderer, faces):
+    """Without a Topology there are no caps: the open mouth shows the background, not the dark cavity."""
+    v = open_mouth(faces["May_5s"], 12.0)
+    with Renderer(RenderOptions(width=SIZE, height=SIZE), mesh=MEDIAPIPE_468.faces) as bare:
+        plain = bare.render(v)
+    capped = renderer.render(v)
+    mouth = renderer.camera(v[None]).project(v[MEDIAPIPE_468.lip_inner], SIZE, SIZE).mean(0).round().astype(int)
+    assert skin_mask(plain).mean() > 0.3
+    hole, cap = plain[mouth[1], mouth[0]].astype(int), capped[mouth[1], mouth[0]].astype(int)
+    assert abs(hole[0] - hole[2]) < 15  # the blue-grey background (or the mesh's inside), not warm
+    assert cap[0] > cap[2] + 5         # the dark red mouth cavity
 
 
 def test_lip_mask(faces):
