@@ -60,6 +60,7 @@ def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
 
 @gpu
 def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Progress()):
+    """A generator: the video is shown as soon as it is written; the downloads follow."""
     if not audio:
         raise gr.Error("Record or upload some speech first.")
     progress(0.1, desc="listening and animating")
@@ -69,15 +70,15 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
         _fail(e)
     out = Path(tempfile.mkdtemp(prefix="imitator-anim-"))
     progress(0.5, desc="rendering")
-    video = render_video(anim, out / "animation.mp4")
-    progress(0.8, desc="exporting")
+    video = str(render_video(anim, out / "animation.mp4"))
+    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / 16000:.2f} s of speech, " \
+           f"style '{anim.style}'."
+    yield video, None, [video], info + " Preparing downloads..."
     export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)
     export.save_obj_zip(out / "animation_obj.zip", anim.vertices, anim.faces, anim.fps)
     export.save_glb(out / "animation.glb", anim.vertices, anim.faces, anim.fps)
-    files = [str(video), str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
-    seconds = len(anim.audio) / 16000
-    return str(video), str(out / "animation.glb"), files, (
-        f"{len(anim.vertices)} frames at {anim.fps:g} fps for {seconds:.2f} s of speech, style '{anim.style}'.")
+    files = [video, str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
+    yield video, str(out / "animation.glb"), files, info
 
 
 def build_app() -> gr.Blocks:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import time
 
 import numpy as np
 import torch
 
+from common import best_of, machine
 from imitator.encoders import build_encoder, features_at_fps
 
 
@@ -42,15 +41,6 @@ def model_for(encoder_name: str):
     return Imitator(ModelConfig(encoder=encoder_name, audio_dim=enc.dim)).eval(), "random init, default size"
 
 
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--encoder", default="whisper-tiny.en")
@@ -61,9 +51,7 @@ def main() -> None:
     model, which = model_for(args.encoder)
     encoder = build_encoder(args.encoder)
     encoder.encode(speech(5))  # warm-up (first call allocates)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; model: {which}, "
-          f"d={model.cfg.d_model}, V={model.cfg.n_vertices}\n")
+    print(f"machine: {machine()}; model: {which}, d={model.cfg.d_model}, V={model.cfg.n_vertices}\n")
     print("| audio | frames | encoder (s) | encoder s per audio min | decoder (s) | decoder frames/s | total (s) |")
     print("|---|---|---|---|---|---|---|")
     for seconds in (float(s) for s in args.lengths.split(",")):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 
 import numpy as np
 
+from common import best_of, cpu_name
 from imitator.data.faces import load_faces
 from imitator.data.rig import VisemeRig
 from imitator.data.style import SpeakingStyle
@@ -39,26 +39,6 @@ def demo_sequences(seconds: float) -> tuple[np.ndarray, np.ndarray]:
     generic = rig.animate(art, SpeakingStyle(jitter=0.0))
     personal = rig.animate(art, SpeakingStyle(jaw=1.5, lips=1.4, smile=0.4, asymmetry=0.2, jitter=0.0))
     return generic, personal
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def save_images(folder: str, renderer: Renderer, generic: np.ndarray, personal: np.ndarray) -> None:

@@ -1,7 +1,6 @@
 """Lip-contact labels: alignment finds the bilabials, the labeller finds the closures, weights as the
 paper's, and on a synthetic corpus (true closures known) labels are right."""
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest

@@ -96,7 +96,6 @@ def test_ddp_two_processes_end_with_identical_weights(tmp_path):
 
 def test_batches_of_unequal_length_match_single_sequences(tmp_path):
     from imitator.encoders import build_encoder
-    from imitator.losses import imitator_loss
     from imitator.model import Imitator, ModelConfig
     from imitator.train import collate, load_examples
     from imitator.data.dataset import Dataset
