@@ -51,28 +51,40 @@ class AdaptResult:
     history: list[dict] = field(default_factory=list)
 
 
-def adapt(model: Imitator, audio: np.ndarray, vertices: np.ndarray, template: np.ndarray | None = None,
-          config: AdaptConfig = AdaptConfig(), progress: AdaptProgress | None = None) -> AdaptResult:
-    """Fit a new style to `vertices` (T, V, 3) mm tracked at model.cfg.fps, spoken as `audio` (16 kHz)."""
+def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.ndarray | list[np.ndarray],
+          template: np.ndarray | None = None, config: AdaptConfig = AdaptConfig(),
+          progress: AdaptProgress | None = None) -> AdaptResult:
+    """Fit a new style to `vertices` (T, V, 3) mm tracked at model.cfg.fps, spoken as `audio` (16 kHz).
+
+    Several reference sequences of one person: pass lists (audio_i, vertices_i); each keeps its own last
+    `holdout` share of frames for early stopping."""
     torch.manual_seed(config.seed)
     model.eval()
     device = model.template.device
-    target = torch.as_tensor(np.asarray(vertices), dtype=torch.float32, device=device)[None]
-    tmpl = torch.as_tensor(np.asarray(template if template is not None else vertices.mean(0)),
+    audios = audio if isinstance(audio, list) else [audio]
+    targets = vertices if isinstance(vertices, list) else [vertices]
+    if len(audios) != len(targets) or not audios:
+        raise ValueError("adapt needs one audio per vertex sequence")
+    tmpl = torch.as_tensor(np.asarray(template if template is not None else np.concatenate(targets).mean(0)),
                            dtype=torch.float32, device=device)
+    refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting)
     with torch.no_grad():
-        feats = audio_features(model, audio)
-        T = min(feats.shape[1], target.shape[1])  # tracked video and its audio may differ by a frame
-        visemes = model.viseme_decoder(feats[:, :T])
-    target = target[:, :T]
-    n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
+        for a, v in zip(audios, targets):
+            feats = audio_features(model, a)
+            T = min(feats.shape[1], len(v))  # a tracked video and its audio may differ by a frame
+            target = torch.as_tensor(np.asarray(v[:T]), dtype=torch.float32, device=device)[None]
+            n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
+            refs.append((model.viseme_decoder(feats[:, :T]), target, n_fit))
 
     def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
-        pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
-        fit = reconstruction_loss(pred[:, :n_fit], target[:, :n_fit]) + \
-            config.velocity_weight * velocity_loss(pred[:, :n_fit], target[:, :n_fit])
-        held = reconstruction_loss(pred[:, n_fit:], target[:, n_fit:]) if n_fit < T else fit
-        return fit, held
+        fit, held = 0.0, 0.0
+        for visemes, target, n in refs:
+            pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
+            f = reconstruction_loss(pred[:, :n], target[:, :n]) + \
+                config.velocity_weight * velocity_loss(pred[:, :n], target[:, :n])
+            fit = fit + f
+            held = held + (reconstruction_loss(pred[:, n:], target[:, n:]) if n < target.shape[1] else f)
+        return fit / len(refs), held / len(refs)
 
     generic_basis = model.motion_decoder.basis
     style = _initial_style(model, config.init, losses, generic_basis).clone().requires_grad_(True)
@@ -102,10 +114,15 @@ def adapt(model: Imitator, audio: np.ndarray, vertices: np.ndarray, template: np
         fit_info["stage2_steps"] = n
 
     with torch.no_grad():
-        pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)[0]
-        err = (pred - target[0]).norm(dim=-1)  # (T, V) mm
-        fit_info.update(fit_l2_mm=float(err[:n_fit].mean()),
-                        holdout_l2_mm=float(err[n_fit:].mean()) if n_fit < T else None, frames=T)
+        fit_err, held_err = [], []
+        for visemes, target, n in refs:
+            err = (model.decode_motion(visemes, style[None], tmpl, basis=basis)[0] - target[0]).norm(dim=-1)
+            fit_err.append(err[:n])
+            held_err.append(err[n:])
+        held_all = torch.cat(held_err)
+        fit_info.update(fit_l2_mm=float(torch.cat(fit_err).mean()),
+                        holdout_l2_mm=float(held_all.mean()) if len(held_all) else None,
+                        frames=sum(t.shape[1] for _, t, _ in refs), references=len(refs))
     basis.requires_grad_(False)
     return AdaptResult(style.detach(), basis, tmpl.detach(), fit_info, history)
 

@@ -86,3 +86,12 @@ def test_unknown_initialisation(world):
     audio = speechlike(1.0)
     with pytest.raises(ValueError, match="unknown style initialisation"):
         adapt(model, audio, person(audio), template, AdaptConfig(init="random"))
+
+
+def test_several_references_fit_together(world):
+    model, person, template = world
+    audios = [speechlike(1.5, seed=s) for s in (21, 22)]
+    result = adapt(model, audios, [person(a) for a in audios], template, AdaptConfig(stage1_steps=30, stage2_steps=30))
+    assert result.fit["references"] == 2 and result.fit["frames"] == 90
+    with pytest.raises(ValueError, match="one audio per vertex sequence"):
+        adapt(model, audios, [person(audios[0])], template)
