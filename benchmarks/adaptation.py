@@ -40,10 +40,23 @@ def predict(model, audio, style_vec, template, basis=None) -> np.ndarray:
         return model.decode_motion(vis, style_vec, tmpl, basis=basis)[0].numpy()
 
 
+_VISEMES: dict[str, torch.Tensor] = {}
+
+
+def visemes_of(model, seq) -> torch.Tensor:
+    """The viseme decoder is style-independent: decode each test sequence once for all methods."""
+    if seq.info.id not in _VISEMES:
+        with torch.inference_mode():
+            _VISEMES[seq.info.id] = model.viseme_decoder(audio_features(model, seq.audio))
+    return _VISEMES[seq.info.id]
+
+
 def score(model, seqs, style_vec, basis=None) -> dict:
     rows = []
     for s in seqs:
-        pred = predict(model, s.audio, style_vec, s.template, basis)
+        with torch.inference_mode():
+            tmpl = torch.as_tensor(s.template)
+            pred = model.decode_motion(visemes_of(model, s), style_vec, tmpl, basis=basis)[0].numpy()
         T = min(len(pred), len(s.vertices))
         rows.append(evaluate_sequence(pred[:T], s.vertices[:T], s.template, MEDIAPIPE_468, closure_frames(s)))
     return summarize(rows)

@@ -79,3 +79,21 @@ def test_video_with_silent_audio_cannot_make_a_style(model, tmp_path):
         create_style(shared_file("videos", "silent_audio_sad.mp4"), "Sad", model=model, user_dir=tmp_path,
                      config=FAST)
     assert list_styles(tmp_path, preset_dir=None) == []
+
+
+def test_no_face_and_too_short_videos_make_no_style(model, tmp_path):
+    from test_tracking import gray, write_video
+
+    from imitator.errors import NoFaceError, VideoTooShortError
+
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(50)]
+    with pytest.raises(NoFaceError, match="looked at"):
+        create_style(write_video(tmp_path / "noise.mp4", noise, audio=speechlike(2.0)), "Nobody", model=model,
+                     user_dir=tmp_path / "styles", config=FAST)
+    with pytest.raises(VideoTooShortError):
+        create_style(write_video(tmp_path / "short.mp4", [gray()] * 12, audio=speechlike(0.5)), "Short",
+                     model=model, user_dir=tmp_path / "styles", config=FAST)
+    with pytest.raises(ValueError, match="invalid style name"):
+        create_style(tmp_path / "noise.mp4", "../escape", model=model, user_dir=tmp_path / "styles")
+    assert list_styles(tmp_path / "styles", preset_dir=None) == []
