@@ -73,12 +73,12 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
     video = str(render_video(anim, out / "animation.mp4"))
     info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / 16000:.2f} s of speech, " \
            f"style '{anim.style}'."
-    yield video, None, [video], info + " Preparing downloads..."
+    yield video, [video], info + " Preparing downloads..."
     export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)
     export.save_obj_zip(out / "animation_obj.zip", anim.vertices, anim.faces, anim.fps)
     export.save_glb(out / "animation.glb", anim.vertices, anim.faces, anim.fps)
     files = [video, str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
-    yield video, str(out / "animation.glb"), files, info
+    yield video, files, info
 
 
 def build_app() -> gr.Blocks:
@@ -98,9 +98,9 @@ def build_app() -> gr.Blocks:
                 with gr.Column():
                     video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True, elem_id="result-video")
                     info = gr.Markdown(elem_id="result-info")
-                    mesh = gr.Model3D(label="3D (GLB)", clear_color=(0.1, 0.1, 0.12, 1.0))
-                    files = gr.File(label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple")
-            go.click(animate_ui, [audio, style, side], [video, mesh, files, info], api_name="animate")
+                    files = gr.File(label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple",
+                                    elem_id="downloads")
+            go.click(animate_ui, [audio, style, side], [video, files, info], api_name="animate")
         with gr.Tab("Create your style"):
             with gr.Row():
                 with gr.Column():

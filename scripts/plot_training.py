@@ -15,11 +15,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", help="training output folder (holds history.json)")
     ap.add_argument("out", help="PNG to write")
+    ap.add_argument("--label", default="this run", help="legend name of RUN")
     ap.add_argument("--compare", nargs=2, action="append", default=[], metavar=("LABEL", "RUN"),
                     help="another run to draw in the same axes")
     args = ap.parse_args()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for label, run in [("this run", args.run), *args.compare]:
+    for label, run in [(args.label, args.run), *args.compare]:
         hist = json.loads((Path(run) / "history.json").read_text())
         epochs = [h["epoch"] for h in hist]
         line, = ax.plot(epochs, [h["train"]["mse"] for h in hist], label=f"{label}: train MSE")

@@ -86,9 +86,10 @@ def test_gradio_client_calls_both_endpoints(server):
                                               api_name="/create_style")
     assert "Style 'ClientStyle' is ready" in summary and Path(preview).is_file()
     assert "ClientStyle" in [c[0] for c in update["choices"]]
-    video, glb, files, info = client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")),
+    video, files, info = client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")),
                                              "ClientStyle", False, api_name="/animate")
-    assert Path(video).suffix == ".mp4" and Path(glb).suffix == ".glb" and len(files) == 4
+    assert Path(video).suffix == ".mp4" and len(files) == 4
+    assert sorted(Path(f).suffix for f in files) == [".glb", ".mp4", ".npz", ".zip"]
     assert "style 'ClientStyle'" in info
     with pytest.raises(AppError, match="has no audio track"):
         client.predict(handle_file(str(shared_file("videos", "no_audio_d13.mp4"))), "Mute", api_name="/create_style")
@@ -114,4 +115,6 @@ def test_browser_creates_a_style_and_plays_the_animation(server):
     expected = len(load_audio(audio)) / 16000
     assert abs(result["videoDuration"] - expected) < 0.1, (result["videoDuration"], expected)
     assert result["playing"] is True, result["playing"]
+    for name in ("animation.mp4", "animation.npz", "animation_obj.zip", "animation.glb"):
+        assert name in result["downloads"].replace("\n", "")
     assert (shots / "app_animated.png").is_file()

@@ -54,7 +54,13 @@ const shot = (page, name) => page.screenshot({ path: path.join(outDir, name), fu
       await new Promise((r) => setTimeout(r, 1000));
       return v.currentTime > 0 ? true : 'currentTime stayed 0';
     });
+    await page.waitForFunction(() => {  // the downloads (NPZ, OBJ zip, GLB) follow the video
+      const i = document.querySelector('#result-info');
+      return i && i.innerText.includes('style') && !i.innerText.includes('Preparing');
+    }, null, { timeout: 120000 });
     result.info = await page.locator('#result-info').innerText();
+    result.downloads = await page.locator('#downloads').innerText();
+    await page.waitForTimeout(3000);  // let the 3D viewer load the GLB
     await shot(page, 'app_animated.png');
   } catch (e) {
     result.error = String(e);
