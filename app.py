@@ -93,8 +93,10 @@ def build_app() -> gr.Blocks:
                     side = gr.Checkbox(label="Side by side with the generic model", value=False)
                     go = gr.Button("Animate", variant="primary", elem_id="animate")
                     example_audio = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
-                    if example_audio:
-                        gr.Examples([[a, GENERIC] for a in example_audio], [audio, style], label="Examples")
+                    presets = [e.name for e in list_styles() if e.kind == "preset" and e.error is None]
+                    if example_audio:  # offline examples: the shipped speech with the generic style and the presets
+                        gr.Examples([[a, s] for a in example_audio for s in [GENERIC, *presets]], [audio, style],
+                                    label="Examples")
                 with gr.Column():
                     video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True, elem_id="result-video")
                     info = gr.Markdown(elem_id="result-info")
