@@ -15,6 +15,7 @@ import gradio as gr
 from imitator import export
 from imitator.errors import ImitatorError
 from imitator.pipeline import animate, create_style, default_model, render_video
+from imitator.render import RenderError
 from imitator.styles import list_styles
 
 GENERIC = "generic (no style)"
@@ -70,7 +71,10 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
         _fail(e)
     out = Path(tempfile.mkdtemp(prefix="imitator-anim-"))
     progress(0.5, desc="rendering")
-    video = str(render_video(anim, out / "animation.mp4"))
+    try:
+        video = str(render_video(anim, out / "animation.mp4"))
+    except RenderError as e:  # no EGL/Mesa on this server: say what to install
+        _fail(e)
     info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / 16000:.2f} s of speech, " \
            f"style '{anim.style}'."
     yield video, [video], info + " Preparing downloads..."

@@ -3,7 +3,7 @@ against the static template and a model trained without the lip loss; and real s
 should open while someone speaks and rest in pauses.
 
     .venv/bin/python benchmarks/quality.py --data CORPUS --model imitator/weights/default \
-        [--no-lip runs/nolip/best] [--out docs/quality.md]
+        [--compare "no lip loss" runs/nolip/best ...] [--out docs/quality.md]
 
 Prints Markdown (and writes it to --out with a plot of real speech in docs/images/)."""
 from __future__ import annotations
@@ -70,20 +70,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
-    ap.add_argument("--no-lip", default=None, help="the same model trained with --lip-weight 0")
+    ap.add_argument("--compare", nargs=2, action="append", default=[], metavar=("LABEL", "CKPT"),
+                    help="another checkpoint to score the same way, e.g. the model trained with --lip-weight 0")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
     data = Dataset(args.data)
     model = load_model(args.model)
     rows = [("static template", g) for g in evaluate_model(None, data, "test")]
-    rows += [("ours (lip loss)", g) for g in evaluate_model(model, data, "test")]
-    if args.no_lip:
-        rows += [("ours without lip loss", g) for g in evaluate_model(load_model(args.no_lip), data, "test")]
+    rows += [("bundled", g) for g in evaluate_model(model, data, "test")]
+    for label, ckpt in args.compare:
+        rows += [(label, g) for g in evaluate_model(load_model(ckpt), data, "test")]
     rows.sort(key=lambda r: (r[1].name != "static template", r[1].name))
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores. Date: {datetime.date.today()}. Command: "
              f"`python benchmarks/quality.py --data {args.data} --model {args.model or 'imitator/weights/default'}"
-             + (f" --no-lip {args.no_lip}" if args.no_lip else "") + "`", "",
+             + "".join(f" --compare '{label}' {ckpt}" for label, ckpt in args.compare) + "`", "",
              "## Synthetic corpus, test split", "",
              "Seen identities: held-out sentences, own training style. Unseen identities: never trained on, "
              "generic (mean) style. Every prediction is on the sequence's own neutral face. Closure rate: share "
