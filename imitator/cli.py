@@ -9,7 +9,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, encoder=args.encoder, epochs=args.epochs, lr=args.lr,
-                      batch_size=args.batch_size,
+                      batch_size=args.batch_size, architecture=args.architecture,
                       lip_weight=args.lip_weight, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences)
     train(cfg)
@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--batch-size", type=int, default=1, help="sequences per step (the paper uses 1)")
+    t.add_argument("--architecture", default="imitator", choices=["imitator", "faceformer"],
+                   help="faceformer: the FaceFormer-style baseline (periodic positions, ALiBi, style start token)")
     t.add_argument("--lip-weight", type=float, default=5.0, help="weight of the lip-contact loss (0 disables)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-sequences", type=int, default=None, help="use only the first N training sequences")

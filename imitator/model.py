@@ -32,10 +32,23 @@ class ModelConfig:
     ff_dim: int = 128
     n_layers: int = 1
     motion_layers: int = 4
+    # FaceFormer-style baseline switches (defaults = Imitator). "periodic": positions repeat every `period`
+    # frames; `alibi`: FaceFormer's biased causal attention (older frames penalised per period, per head);
+    # style "start_token": the style embedding is the start token and is added to every input token, and
+    # the motion decoder adds no style (so the viseme decoder is no longer style-independent).
+    positional: str = "sinusoidal"
+    period: int = 30
+    alibi: bool = False
+    style_conditioning: str = "motion"
 
     @property
     def n_styles(self) -> int:
         return len(self.style_names)
+
+    @classmethod
+    def faceformer(cls, **kw) -> "ModelConfig":
+        """The FaceFormer-style baseline, as a configuration of this code."""
+        return cls(**{"positional": "periodic", "alibi": True, "style_conditioning": "start_token", **kw})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1)
@@ -54,6 +67,23 @@ def sinusoidal_encoding(n_positions: int, dim: int, device=None, offset: int = 0
     pe[:, 0::2] = torch.sin(pos * freq)
     pe[:, 1::2] = torch.cos(pos * freq[: dim // 2])
     return pe
+
+
+def positional_encoding(cfg: "ModelConfig", n_positions: int, device=None) -> torch.Tensor:
+    if cfg.positional == "periodic":  # FaceFormer's PPE: one period of sinusoids, repeated
+        return sinusoidal_encoding(cfg.period, cfg.d_model, device).repeat(-(-n_positions // cfg.period), 1)[:n_positions]
+    if cfg.positional != "sinusoidal":
+        raise ValueError(f"unknown positional encoding {cfg.positional!r}")
+    return sinusoidal_encoding(n_positions, cfg.d_model, device)
+
+
+def alibi_bias(query_positions: torch.Tensor, n_keys: int, n_heads: int, period: int) -> torch.Tensor:
+    """FaceFormer's temporal bias: -slope_h * floor(distance / period) for past keys, -inf for future ones.
+    (heads, queries, keys)."""
+    slopes = torch.tensor([2 ** (-8 * (h + 1) / n_heads) for h in range(n_heads)], device=query_positions.device)
+    dist = query_positions[:, None] - torch.arange(n_keys, device=query_positions.device)[None, :]
+    bias = -slopes[:, None, None] * torch.div(dist, period, rounding_mode="floor").clamp(min=0)[None].float()
+    return bias.masked_fill(dist[None] < 0, float("-inf"))
 
 
 class KVCache:
@@ -83,9 +113,9 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, d: int, n_heads: int):
+    def __init__(self, d: int, n_heads: int, alibi_period: int | None = None):
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.alibi_period = n_heads, alibi_period
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
 
@@ -95,9 +125,13 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.append(k, v)
-        # Causal mask aligned to the end: query i of n sees keys up to (keys - n + i).
-        causal = None if n == 1 else torch.ones(n, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - n)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal)
+        n_keys = k.shape[2]
+        if self.alibi_period:
+            positions = torch.arange(n_keys - n, n_keys, device=x.device)
+            mask = alibi_bias(positions, n_keys, self.n_heads, self.alibi_period).to(q.dtype)
+        else:  # causal mask aligned to the end: query i of n sees keys up to (keys - n + i)
+            mask = None if n == 1 else torch.ones(n, n_keys, dtype=torch.bool, device=x.device).tril(n_keys - n)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(B, n, d))
 
 
@@ -120,9 +154,9 @@ class AlignedCrossAttention(nn.Module):
 class DecoderLayer(nn.Module):
     """Post-norm Transformer decoder layer (PyTorch's default, as in FaceFormer/Imitator)."""
 
-    def __init__(self, d: int, n_heads: int, ff_dim: int):
+    def __init__(self, d: int, n_heads: int, ff_dim: int, alibi_period: int | None = None):
         super().__init__()
-        self.self_attn = CausalSelfAttention(d, n_heads)
+        self.self_attn = CausalSelfAttention(d, n_heads, alibi_period)
         self.cross_attn = AlignedCrossAttention(d)
         self.ff = nn.Sequential(nn.Linear(d, ff_dim), nn.ReLU(), nn.Linear(ff_dim, d))
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
@@ -139,21 +173,26 @@ class VisemeDecoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.d = cfg.d_model
+        self.cfg, self.d = cfg, cfg.d_model
         self.audio_proj = nn.Linear(cfg.audio_dim, cfg.d_model)
-        self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim) for _ in range(cfg.n_layers))
+        alibi = cfg.period if cfg.alibi else None
+        self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, alibi)
+                                    for _ in range(cfg.n_layers))
 
-    def forward(self, audio_features: torch.Tensor, use_cache: bool = True) -> torch.Tensor:
+    def forward(self, audio_features: torch.Tensor, use_cache: bool = True,
+                style_vec: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, audio_dim) audio features at the motion frame rate -> (B, T, d) viseme features.
 
         use_cache=False re-runs the decoder over the whole prefix at every frame, as the official code
-        does: O(T^2) per sequence, kept as the reference that the cached path must equal."""
+        does: O(T^2) per sequence, kept as the reference that the cached path must equal.
+        style_vec (B, d): only for style_conditioning="start_token" (the FaceFormer-style baseline)."""
         memory = self.audio_proj(audio_features)
         B, T, _ = memory.shape
         cross = [layer.cross_attn(memory) for layer in self.layers]
-        pe = sinusoidal_encoding(T, self.d, device=memory.device)
+        pe = positional_encoding(self.cfg, T, device=memory.device)
         caches = [KVCache(T) for _ in self.layers]
-        token = memory.new_zeros(B, 1, self.d)
+        style_in = style_vec[:, None, :] if style_vec is not None else None
+        token = style_in if style_in is not None else memory.new_zeros(B, 1, self.d)
         inputs, outputs = [], []
         for t in range(T):
             if use_cache:
@@ -167,7 +206,7 @@ class VisemeDecoder(nn.Module):
                     x = layer(x, c[:, : t + 1])
                 x = x[:, -1:]
             outputs.append(x)
-            token = x
+            token = x if style_in is None else x + style_in
         return torch.cat(outputs, dim=1)
 
 
@@ -225,6 +264,10 @@ class Imitator(nn.Module):
     def forward(self, audio_features: torch.Tensor, style=None, template: torch.Tensor | None = None,
                 use_cache: bool = True) -> torch.Tensor:
         """(B, T, audio_dim) -> vertices (B, T, V, 3) in the template's units (mm)."""
+        if self.cfg.style_conditioning == "start_token":
+            style_vec = self.resolve_style(style, audio_features.shape[0])
+            visemes = self.viseme_decoder(audio_features, use_cache=use_cache, style_vec=style_vec)
+            return self.decode_motion(visemes, torch.zeros_like(style_vec), template)
         visemes = self.viseme_decoder(audio_features, use_cache=use_cache)
         return self.decode_motion(visemes, style, template)
 

@@ -47,6 +47,7 @@ class TrainConfig:
     resume: bool = False
     max_sequences: int | None = None
     model: dict = field(default_factory=dict)  # ModelConfig overrides, e.g. {"d_model": 128}
+    architecture: str = "imitator"  # or "faceformer": the FaceFormer-style baseline (ModelConfig.faceformer)
     device: str = "auto"
     progress: bool = True
 
@@ -97,7 +98,10 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = load_model(out / "last")
         state = _load_trainer_state(out / "last")
     else:
-        mcfg = ModelConfig(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
+        make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
+        if make_config is None:
+            raise ValueError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
+        mcfg = make_config(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
                               "style_names": style_names, "encoder": cfg.encoder, "audio_dim": encoder.dim,
                               "fps": data.fps, **cfg.model})
         mean_template = torch.stack([e.template for e in train_set]).mean(0)

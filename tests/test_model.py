@@ -91,3 +91,41 @@ def test_styles_are_added_and_change_motion():
     assert mean.shape == a.shape
     with pytest.raises(ValueError, match="unknown training style"):
         m(x, style="nobody")
+
+
+def faceformer_model(seed=0) -> Imitator:
+    torch.manual_seed(seed)
+    m = Imitator(ModelConfig.faceformer(n_vertices=30, style_names=("a", "b"), audio_dim=16, period=7))
+    nn.init.normal_(m.motion_decoder.basis.weight, std=0.2)
+    return m.eval()
+
+
+def test_faceformer_baseline_cache_equals_full_and_stays_causal():
+    m = faceformer_model()
+    x = torch.randn(2, 40, 16)
+    with torch.no_grad():
+        cached = m(x, style=torch.tensor([0, 1]))
+        full = m(x, style=torch.tensor([0, 1]), use_cache=False)
+        y = x.clone()
+        y[:, 21:] += 3.0
+        changed = m(y, style=torch.tensor([0, 1]))
+    assert (cached - full).abs().max() < 1e-5
+    assert torch.allclose(cached[:, :21], changed[:, :21], atol=1e-6)
+    assert (cached[0] - cached[1]).abs().max() > 1e-3  # the start-token style changes the motion
+
+
+def test_alibi_bias_penalises_older_periods_and_masks_the_future():
+    from imitator.model import alibi_bias
+
+    bias = alibi_bias(torch.tensor([5]), 8, n_heads=2, period=2)  # query at frame 5, keys 0..7
+    assert torch.isinf(bias[:, 0, 6:]).all()
+    assert bias[0, 0, 5] == 0 and bias[0, 0, 4] == 0  # same period: no penalty
+    assert bias[0, 0, 3] < 0 and bias[0, 0, 0] < bias[0, 0, 3]
+    assert bias[1, 0, 0] > bias[0, 0, 0]  # the second head's slope is gentler
+
+
+def test_periodic_positions_repeat():
+    from imitator.model import positional_encoding
+
+    pe = positional_encoding(ModelConfig.faceformer(period=30), 95)
+    assert pe.shape == (95, 64) and torch.equal(pe[3], pe[63])

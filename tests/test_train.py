@@ -115,3 +115,13 @@ def test_batches_of_unequal_length_match_single_sequences(tmp_path):
         for i, ex in enumerate(examples):
             alone = model(ex.features[None], style=ex.style, template=ex.template)
             assert torch.allclose(together[i, : len(ex.vertices)], alone[0], atol=1e-5)
+
+
+def test_faceformer_baseline_trains_and_reloads(tmp_path):
+    data = make_tiny_dataset(tmp_path / "data", seconds=0.6)
+    result = train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=2, lr=1e-3, model=FAST_MODEL,
+                               architecture="faceformer", progress=False))
+    model = load_model(result.best)
+    assert model.cfg.style_conditioning == "start_token" and model.cfg.alibi and model.cfg.positional == "periodic"
+    with pytest.raises(ValueError, match="unknown architecture"):
+        train(TrainConfig(str(data), str(tmp_path / "x"), encoder="mel", architecture="gpt", progress=False))
