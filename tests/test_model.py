@@ -5,9 +5,9 @@ from torch import nn
 from imitator.model import AlignedCrossAttention, Imitator, ModelConfig, sinusoidal_encoding
 
 
-def random_model(n_vertices=30, styles=("a", "b"), audio_dim=16, seed=0) -> Imitator:
+def random_model(n_vertices=30, styles=("a", "b"), audio_dim=16, seed=0, make_config=ModelConfig, **extra) -> Imitator:
     torch.manual_seed(seed)
-    m = Imitator(ModelConfig(n_vertices=n_vertices, style_names=styles, audio_dim=audio_dim, encoder="mel"))
+    m = Imitator(make_config(n_vertices=n_vertices, style_names=styles, audio_dim=audio_dim, encoder="mel", **extra))
     nn.init.normal_(m.motion_decoder.basis.weight, std=0.2)  # zero-init basis would hide decoder differences
     return m.eval()
 
@@ -93,15 +93,8 @@ def test_styles_are_added_and_change_motion():
         m(x, style="nobody")
 
 
-def faceformer_model(seed=0) -> Imitator:
-    torch.manual_seed(seed)
-    m = Imitator(ModelConfig.faceformer(n_vertices=30, style_names=("a", "b"), audio_dim=16, period=7))
-    nn.init.normal_(m.motion_decoder.basis.weight, std=0.2)
-    return m.eval()
-
-
 def test_faceformer_baseline_cache_equals_full_and_stays_causal():
-    m = faceformer_model()
+    m = random_model(make_config=ModelConfig.faceformer, period=7)
     x = torch.randn(2, 40, 16)
     with torch.no_grad():
         cached = m(x, style=torch.tensor([0, 1]))
