@@ -134,8 +134,11 @@ def scaling_plot(points: list[tuple[int, float, dict]], path: Path) -> None:
     fig.savefig(path)
 
 
-def run_script(args: list[str]) -> str:
+def run_script(args: list[str], raw: bool = False) -> str:
+    """A benchmark script's output: its Markdown table and machine line, or (raw) all of it as a code block."""
     out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=HERE.parent, check=True).stdout
+    if raw:
+        return "```\n" + out.strip() + "\n```"
     return "\n".join(line for line in out.splitlines() if line.startswith("|") or line.lower().startswith("machine"))
 
 
@@ -174,7 +177,8 @@ def main() -> None:
     scaling = [(n, 0.0, evaluate_method(ours, heldout, "both", n_refs=n)) for n in (1, 2, 4)]
     scaling_plot(scaling, images / "benchmarks_scaling.png")
     real = real_videos(ours, AdaptConfig())
-    speed_model = run_script(["benchmarks/speed_model.py", "--repeats", "2"])
+    speed_model = run_script(["benchmarks/speed_model.py", "--repeats", "2", "--lengths", "5,60,300"])
+    speed_tracking = run_script(["benchmarks/speed_tracking.py"], raw=True)
     speed_app = run_script(["benchmarks/speed_app.py", "--repeats", "2"])
     speed_render = run_script(["benchmarks/speed_render.py", "--repeats", "2"])
     frames, peak_mb = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True,
@@ -195,12 +199,14 @@ def main() -> None:
             "## 3. Real videos (../shared/data/videos)", "",
             "Track, adapt on the first 60 % of the clip, predict the remaining 40 % from its audio; reference: "
             "the tracked face.", "", *real, "",
-            "## 4. Speed and memory on this machine", "", "`python benchmarks/speed_model.py --repeats 2`:", "",
+            "## 4. Speed and memory on this machine", "",
+            "`python benchmarks/speed_model.py --repeats 2 --lengths 5,60,300` (animate: encoder + decoder):", "",
             speed_model, "", "`python benchmarks/speed_app.py --repeats 2`:", "", speed_app, "",
             "`python benchmarks/speed_render.py --repeats 2`:", "", speed_render, "",
             f"Memory: animating 300 s of audio ({frames} frames) in a fresh process peaks at {float(peak_mb):.0f} MB "
             "resident (ru_maxrss, including the Whisper encoder and all libraries).", "",
-            "Tracking speed and jitter: `python benchmarks/speed_tracking.py` (see tracking.md)."]
+            "`python benchmarks/speed_tracking.py` (tracking speed, rigid jitter in mm, closures; see tracking.md):",
+            "", speed_tracking]
     out.write_text("\n".join(text) + "\n")
     print("\n".join(text))
 
