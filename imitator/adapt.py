@@ -32,7 +32,7 @@ class AdaptConfig:
     stage1_steps: int = 300
     stage2_steps: int = 300
     style_lr: float = 3e-2
-    basis_lr: float = 1e-3
+    basis_lr: float = 3e-4  # small: stage 2 refines; a larger step over-fits the reference (see adaptation.md)
     basis_reg: float = 10.0  # weight of the mean squared distance from the generic basis (mm^2 scale)
     velocity_weight: float = 10.0
     holdout: float = 0.2  # share of frames (at the end) used only for early stopping
