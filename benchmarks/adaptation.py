@@ -40,18 +40,20 @@ def predict(model, audio, style_vec, template, basis=None) -> np.ndarray:
         return model.decode_motion(vis, style_vec, tmpl, basis=basis)[0].numpy()
 
 
-_VISEMES: dict[str, torch.Tensor] = {}
+_VISEMES: dict[tuple[int, str], torch.Tensor] = {}
 
 
 def visemes_of(model, seq) -> torch.Tensor:
-    """The viseme decoder is style-independent: decode each test sequence once for all methods."""
-    if seq.info.id not in _VISEMES:
+    """The viseme decoder is style-independent: decode each test sequence once per model for all methods."""
+    key = (id(model), seq.info.id)
+    if key not in _VISEMES:
         with torch.inference_mode():
-            _VISEMES[seq.info.id] = model.viseme_decoder(audio_features(model, seq.audio))
-    return _VISEMES[seq.info.id]
+            _VISEMES[key] = model.viseme_decoder(audio_features(model, seq.audio))
+    return _VISEMES[key]
 
 
-def score(model, seqs, style_vec, basis=None) -> dict:
+def score_rows(model, seqs, style_vec, basis=None) -> list[dict]:
+    """Metrics of each sequence predicted with a style vector (None: generic) and optional adapted basis."""
     rows = []
     for s in seqs:
         with torch.inference_mode():
@@ -59,7 +61,11 @@ def score(model, seqs, style_vec, basis=None) -> dict:
             pred = model.decode_motion(visemes_of(model, s), style_vec, tmpl, basis=basis)[0].numpy()
         T = min(len(pred), len(s.vertices))
         rows.append(evaluate_sequence(pred[:T], s.vertices[:T], s.template, MEDIAPIPE_468, closure_frames(s)))
-    return summarize(rows)
+    return rows
+
+
+def score(model, seqs, style_vec, basis=None) -> dict:
+    return summarize(score_rows(model, seqs, style_vec, basis))
 
 
 def synthetic(model, data: Dataset, config: AdaptConfig) -> tuple[list[str], dict]:

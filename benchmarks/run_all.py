@@ -19,9 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
-
-from adaptation import real_videos
+from adaptation import real_videos, score_rows
 from common import machine
 from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
@@ -63,25 +61,17 @@ def evaluate_method(model, heldout, how: str, n_refs: int | None = None, seconds
     """how: 'static', 'generic', or an AdaptConfig.stages value ('style', 'both', 'basis')."""
     rows = []
     for refs, tests in heldout.values():
-        style, basis = None, None
-        if how not in ("static", "generic"):
+        if how == "static":
+            rows += [evaluate_sequence(np.broadcast_to(s.template, s.vertices.shape), s.vertices, s.template,
+                                       MEDIAPIPE_468, closure_frames(s)) for s in tests]
+        elif how == "generic":  # through model(): the FaceFormer-style decoder needs the style at its input
+            rows += [evaluate_sequence(predict_sequence(model, s, None), s.vertices, s.template, MEDIAPIPE_468,
+                                       closure_frames(s)) for s in tests]
+        else:
             chosen = refs[:n_refs] if n_refs else first_seconds(refs, seconds)
             res = adapt(model, [c.audio for c in chosen], [c.vertices for c in chosen], chosen[0].template,
                         replace(AdaptConfig(), stages=how))
-            style, basis = res.style[None], res.basis
-        for s in tests:
-            if how == "static":
-                pred = np.broadcast_to(s.template, s.vertices.shape)
-            elif basis is None:
-                pred = predict_sequence(model, s, None)
-            else:
-                with torch.inference_mode():
-                    from imitator.inference import audio_features
-
-                    vis = model.viseme_decoder(audio_features(model, s.audio))
-                    pred = model.decode_motion(vis, style, torch.as_tensor(s.template), basis=basis)[0].numpy()
-            T = min(len(pred), len(s.vertices))
-            rows.append(evaluate_sequence(pred[:T], s.vertices[:T], s.template, MEDIAPIPE_468, closure_frames(s)))
+            rows += score_rows(model, tests, res.style[None], res.basis)
     return summarize(rows)
 
 

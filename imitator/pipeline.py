@@ -21,7 +21,7 @@ from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
 from .inference import audio_features
 from .model import Imitator
-from .styles import Style, StyleMeta, load_style, save_style
+from .styles import Style, StyleMeta, check_name, load_style, save_style
 from .topology import get_topology
 
 Progress = Callable[[float, str], None]
@@ -121,7 +121,6 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
 
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input)."""
-    from .styles import check_name
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
