@@ -9,7 +9,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from .train import TrainConfig, train
 
     cfg = TrainConfig(data=args.data, out=args.out, encoder=args.encoder, epochs=args.epochs, lr=args.lr,
-                      batch_size=args.batch_size, architecture=args.architecture,
+                      lr_schedule=args.lr_schedule, batch_size=args.batch_size, architecture=args.architecture,
                       lip_weight=args.lip_weight, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences)
     train(cfg)
@@ -168,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoder", default="whisper-tiny.en", help="whisper-tiny.en | mel | hf:<model id or path>")
     t.add_argument("--epochs", type=int, default=100)
     t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                   help="cosine: decay the learning rate to lr/100 by the last epoch")
     t.add_argument("--batch-size", type=int, default=1, help="sequences per step (the paper uses 1)")
     t.add_argument("--architecture", default="imitator", choices=["imitator", "faceformer"],
                    help="faceformer: the FaceFormer-style baseline (periodic positions, ALiBi, style start token)")

@@ -12,6 +12,7 @@ GPU): each rank takes its share of the sequences, gradients are averaged, rank 0
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import time
@@ -39,6 +40,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 1  # the paper trains with 1; larger batches pad sequences and mask the padding
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": decays to lr / 100 by the last epoch (set per epoch)
     weight_decay: float = 0.0
     mse_weight: float = 1.0
     velocity_weight: float = 10.0
@@ -75,6 +77,7 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
+    epoch_lr(cfg, 0)  # an unknown schedule fails here, not after the features are computed
     rank, world = _init_distributed()
     device = _device(cfg.device, rank)
     _seed_everything(cfg.seed)
@@ -120,6 +123,8 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(cfg, epoch)
         order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world)
         batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
         sums: dict[str, float] = {}
@@ -154,6 +159,16 @@ def train(cfg: TrainConfig) -> TrainResult:
     if world > 1:
         dist.barrier()
     return TrainResult(out / "best", model, history)
+
+
+def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
+    """A function of the epoch alone, so a resumed run follows the same schedule as a straight one."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    if cfg.lr_schedule == "cosine":
+        progress = epoch / max(cfg.epochs - 1, 1)
+        return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
+    raise ValueError(f"unknown lr schedule {cfg.lr_schedule!r}: use constant or cosine")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from conftest import make_tiny_dataset
 from imitator.checkpoint import load_model, model_hash
 from imitator.inference import predict_vertices
-from imitator.train import TrainConfig, train
+from imitator.train import TrainConfig, epoch_lr, train
 
 FAST_MODEL = {"d_model": 32, "ff_dim": 64}
 
@@ -57,6 +57,16 @@ def test_resume_continues_where_it_stopped(tmp_path):
     b = load_file(tmp_path / "resumed" / "last" / "model.safetensors")
     for k in a:  # same seed, same order, optimiser state restored: the same weights
         assert torch.allclose(a[k], b[k], atol=1e-6), k
+
+
+def test_cosine_schedule_decays_from_lr_to_a_hundredth(tmp_path):
+    cfg = TrainConfig("d", "o", epochs=30, lr=5e-4, lr_schedule="cosine")
+    lrs = [epoch_lr(cfg, e) for e in range(cfg.epochs)]
+    assert lrs[0] == pytest.approx(5e-4) and lrs[-1] == pytest.approx(5e-6)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert epoch_lr(TrainConfig("d", "o", lr=3e-4), 7) == 3e-4  # constant by default
+    with pytest.raises(ValueError, match="unknown lr schedule 'step'"):
+        train(TrainConfig(str(tmp_path), str(tmp_path / "run"), lr_schedule="step"))
 
 
 def test_training_is_deterministic(tmp_path):

@@ -1,11 +1,11 @@
 """The synthetic speech-to-face corpus: a training set the project can regenerate from nothing but the
 package (VOCASET, the paper's data, is licence-gated).
 
-Per sequence: a sentence (sentences.txt) spoken by espeak-ng in a random voice, aligned to its text with
-pocketsphinx (phone timings), animated by the viseme rig on the identity's face in the identity's speaking
-style, labelled for lip contact by `imitator.lips`, and the audio augmented. Everything is drawn from
-random generators seeded by (seed, identity, sentence), so a corpus is reproducible, whatever the number of
-worker processes.
+Per sequence: a sentence (sentences.txt; training also draws on training_sentences.txt) spoken by
+espeak-ng in a random voice, aligned to its text with pocketsphinx (phone timings), animated by the
+viseme rig on the identity's face in the identity's speaking style, labelled for lip contact by
+`imitator.lips`, and the audio augmented. Everything is drawn from random generators seeded by
+(seed, identity, sentence), so a corpus is reproducible, whatever the number of worker processes.
 
 Beside the dataset files (see `imitator.data.dataset`) the corpus writes `synthetic.json`: the config,
 each identity's face recipe, style and role (training or held out), the sentence splits, and per sequence
@@ -41,7 +41,8 @@ TRUTH_FILE = "synthetic.json"
 class CorpusConfig:
     n_identities: int = 16
     n_heldout_identities: int = 4          # never in training: for evaluating style adaptation
-    sentences_per_identity: int = 56       # training identities: every val and test sentence, rest train
+    sentences_per_identity: int = 68       # training identities: every val and test sentence, rest train
+    training_sentences: bool = True        # add training_sentences.txt to the training pool
     heldout_sentences_per_identity: int = 40  # held-out identities: every test sentence, rest from train
     n_val_sentences: int = 4
     n_test_sentences: int = 8
@@ -92,8 +93,9 @@ class CorpusReport:
                 f"{self.alignment_attempts} clips; {len(self.skipped)} sequences skipped")
 
 
-def load_sentences() -> list[str]:
-    text = (resources.files("imitator.data") / "sentences.txt").read_text()
+def load_sentences(name: str = "sentences.txt") -> list[str]:
+    """sentences.txt: the pool val and test sentences come from; training_sentences.txt: training only."""
+    text = (resources.files("imitator.data") / name).read_text()
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
@@ -105,6 +107,11 @@ def plan(config: CorpusConfig) -> tuple[list[Identity], dict[str, list[int]], li
     nt, nv = config.n_test_sentences, config.n_val_sentences
     splits = {"test": sorted(order[:nt].tolist()), "val": sorted(order[nt : nt + nv].tolist()),
               "train": sorted(order[nt + nv :].tolist())}
+    if config.training_sentences:
+        # Appended after the core pool, so its indices (and the val/test draw above) do not move.
+        extra = load_sentences("training_sentences.txt")
+        splits["train"] += range(len(sentences), len(sentences) + len(extra))
+        sentences = sentences + extra
     if config.sentences_per_identity - nt - nv > len(splits["train"]):
         raise ValueError(f"only {len(splits['train'])} training sentences for "
                          f"{config.sentences_per_identity - nt - nv} per identity")
