@@ -10,7 +10,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     cfg = TrainConfig(data=args.data, out=args.out, encoder=args.encoder, epochs=args.epochs, lr=args.lr,
                       lr_schedule=args.lr_schedule, batch_size=args.batch_size, architecture=args.architecture,
-                      lip_weight=args.lip_weight, seed=args.seed, resume=args.resume,
+                      lip_weight=args.lip_weight, lip_region=args.lip_region, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences)
     train(cfg)
 
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--architecture", default="imitator", choices=["imitator", "faceformer"],
                    help="faceformer: the FaceFormer-style baseline (periodic positions, ALiBi, style start token)")
     t.add_argument("--lip-weight", type=float, default=5.0, help="weight of the lip-contact loss (0 disables)")
+    t.add_argument("--lip-region", default="face", choices=["face", "lips"],
+                   help="measure the lip-contact loss over the whole face (the paper) or the lip vertices only")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-sequences", type=int, default=None, help="use only the first N training sequences")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last if present")

@@ -30,6 +30,7 @@ from .data.dataset import Dataset, SequenceInfo
 from .encoders import build_encoder, resample_features
 from .losses import LossWeights, imitator_loss, reconstruction_loss
 from .model import Imitator, ModelConfig
+from .topology import get_topology
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TrainConfig:
     mse_weight: float = 1.0
     velocity_weight: float = 10.0
     lip_weight: float = 5.0
+    lip_region: str = "face"  # where the lip-contact loss measures error: "face" (all vertices) or "lips"
     seed: int = 0
     resume: bool = False
     max_sequences: int | None = None
@@ -77,7 +79,8 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig) -> TrainResult:
-    epoch_lr(cfg, 0)  # an unknown schedule fails here, not after the features are computed
+    epoch_lr(cfg, 0)  # an unknown schedule or region fails here, not after the features are computed
+    _lip_region(cfg.lip_region, "mediapipe468")
     rank, world = _init_distributed()
     device = _device(cfg.device, rank)
     _seed_everything(cfg.seed)
@@ -96,6 +99,7 @@ def train(cfg: TrainConfig) -> TrainResult:
 
     train_set = load_examples(data, train_infos, encoder, style_names, cfg, rank)
     val_set = load_examples(data, val_infos, encoder, style_names, cfg, rank)
+    lip_vertices = _lip_region(cfg.lip_region, data.topology)
 
     if cfg.resume and (out / "last").is_dir():
         model = load_model(out / "last")
@@ -133,7 +137,8 @@ def train(cfg: TrainConfig) -> TrainResult:
         for idx in bar:
             b = collate([train_set[i] for i in idx], model, device)
             pred = net(b.features, style=b.style, template=b.template)
-            loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask)
+            loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask,
+                                        lip_vertices=lip_vertices)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -159,6 +164,14 @@ def train(cfg: TrainConfig) -> TrainResult:
     if world > 1:
         dist.barrier()
     return TrainResult(out / "best", model, history)
+
+
+def _lip_region(region: str, topology: str) -> list[int] | None:
+    if region == "face":
+        return None
+    if region == "lips":
+        return get_topology(topology).lip_vertices.tolist()
+    raise ValueError(f"unknown lip region {region!r}: use face or lips")
 
 
 def epoch_lr(cfg: TrainConfig, epoch: int) -> float:

@@ -26,6 +26,19 @@ def test_lip_loss_counts_only_weighted_frames():
     assert torch.isclose(lip_contact_loss(pred, target, w), torch.tensor(0.5 * 9.0 / 4))
 
 
+def test_lip_loss_restricted_to_a_region_sees_only_its_vertices():
+    target = torch.zeros(1, 2, 10, 3)
+    pred = target.clone()
+    pred[0, :, 0] = 2.0  # vertex 0 (say, the lower lip) is off by 2 mm on each axis; the rest is exact
+    w = torch.ones(1, 2)
+    face = lip_contact_loss(pred, target, w)
+    lips = lip_contact_loss(pred, target, w, vertices=[0, 1])
+    assert torch.isclose(face, torch.tensor(4.0 / 10)) and torch.isclose(lips, torch.tensor(4.0 / 2))
+    assert lip_contact_loss(pred, target, w, vertices=[5, 6]) == 0
+    total, parts = imitator_loss(pred, target, w, lip_vertices=[0, 1])
+    assert parts["lip"] == lips.item()
+
+
 def test_default_weights_are_the_papers():
     assert LossWeights() == LossWeights(mse=1.0, velocity=10.0, lip=5.0)
     target = torch.zeros(1, 3, 1, 3)

@@ -67,6 +67,8 @@ def test_cosine_schedule_decays_from_lr_to_a_hundredth(tmp_path):
     assert epoch_lr(TrainConfig("d", "o", lr=3e-4), 7) == 3e-4  # constant by default
     with pytest.raises(ValueError, match="unknown lr schedule 'step'"):
         train(TrainConfig(str(tmp_path), str(tmp_path / "run"), lr_schedule="step"))
+    with pytest.raises(ValueError, match="unknown lip region 'mouth'"):
+        train(TrainConfig(str(tmp_path), str(tmp_path / "run"), lip_region="mouth"))
 
 
 def test_training_is_deterministic(tmp_path):
