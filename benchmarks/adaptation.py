@@ -30,7 +30,9 @@ from imitator.inference import audio_features
 from imitator.topology import MEDIAPIPE_468, lip_distance
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
-METHODS = {"stage 1 only": "style", "basis only": "basis", "stage 1 + 2 (ours)": "both"}
+# name -> (stages, whether the reference's labelled closures enter the loss)
+METHODS = {"stage 1 only": ("style", True), "basis only": ("basis", True),
+           "stage 1 + 2, MSE + velocity only (the paper's loss)": ("both", False), "stage 1 + 2 (ours)": ("both", True)}
 
 
 def predict(model, audio, style_vec, template, basis=None) -> np.ndarray:
@@ -87,11 +89,12 @@ def synthetic(model, data: Dataset, config: AdaptConfig) -> tuple[list[str], dic
                     break
                 chosen.append(r)
                 total += len(r.audio) / 16000
-            methods = METHODS.items() if budget == 5.0 else [("stage 1 + 2 (ours)", "both")]
-            for name, stages in methods:
+            methods = METHODS.items() if budget == 5.0 else [("stage 1 + 2 (ours)", ("both", True))]
+            for name, (stages, lips) in methods:
                 t = time.perf_counter()
                 res = adapt(model, [c.audio for c in chosen], [c.vertices for c in chosen], chosen[0].template,
-                            replace(config, stages=stages))
+                            replace(config, stages=stages),
+                            lip_weights=[c.lip_weights for c in chosen] if lips else None)
                 timings.append(time.perf_counter() - t)
                 key = f"{name}, {budget:.0f} s"
                 results.setdefault(key, []).append(score(model, tests, res.style[None], res.basis))

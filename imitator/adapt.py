@@ -7,8 +7,10 @@ stages then only re-run the small motion decoder, so a few hundred steps take se
     stage 2  jointly refine s and the deformation basis, pulled toward the generic basis so new audio
              still works (the paper: the basis alone over-fits the reference and generalises poorly)
 
-Loss: MSE + 10 x velocity on the reference frames; the last `holdout` share of the frames is kept out of
-the fit and used for early stopping.
+Loss: MSE + 10 x velocity on the reference frames (the paper), plus, when the reference's bilabial
+closures are labelled (`imitator.lips`), the lip-contact term the generic model was trained with. Without
+it, re-fitting the basis to a few seconds of MSE undoes the closures the generic model learned (measured in
+docs/adaptation.md). The last `holdout` share of the frames is kept out of the fit for early stopping.
 """
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ import torch
 from torch import nn
 
 from .inference import audio_features
-from .losses import reconstruction_loss, velocity_loss
+from .losses import lip_contact_loss, reconstruction_loss, velocity_loss
 from .model import Imitator
+from .topology import get_topology
 
 AdaptProgress = Callable[[str, int, int, float], None]  # (stage, step, total steps, loss)
 
@@ -35,6 +38,8 @@ class AdaptConfig:
     basis_lr: float = 3e-4  # small: stage 2 refines; a larger step over-fits the reference (see adaptation.md)
     basis_reg: float = 10.0  # weight of the mean squared distance from the generic basis (mm^2 scale)
     velocity_weight: float = 10.0
+    lip_weight: float = 50.0  # lip-contact term, as the bundled model was trained; used when labels are given
+    lip_region: str = "lips"  # "lips" (lip vertices) or "face" (all vertices), as in training
     holdout: float = 0.2  # share of frames (at the end) used only for early stopping
     patience: int = 60  # steps without a better held-out loss before a stage stops
     init: str = "nearest"  # "nearest" training style or the "mean" style
@@ -53,11 +58,13 @@ class AdaptResult:
 
 def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.ndarray | list[np.ndarray],
           template: np.ndarray | None = None, config: AdaptConfig = AdaptConfig(),
-          progress: AdaptProgress | None = None) -> AdaptResult:
+          progress: AdaptProgress | None = None,
+          lip_weights: np.ndarray | list[np.ndarray | None] | None = None) -> AdaptResult:
     """Fit a new style to `vertices` (T, V, 3) mm tracked at model.cfg.fps, spoken as `audio` (16 kHz).
 
     Several reference sequences of one person: pass lists (audio_i, vertices_i); each keeps its own last
-    `holdout` share of frames for early stopping."""
+    `holdout` share of frames for early stopping. `lip_weights`: (T,) lip-contact weights per sequence
+    (from `imitator.lips`), or None where a sequence has no labels."""
     torch.manual_seed(config.seed)
     model.eval()
     device = model.template.device
@@ -65,25 +72,43 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     targets = vertices if isinstance(vertices, list) else [vertices]
     if len(audios) != len(targets) or not audios:
         raise ValueError("adapt needs one audio per vertex sequence")
+    if config.lip_region not in ("lips", "face"):
+        raise ValueError(f"unknown lip region {config.lip_region!r}: use lips or face")
+    weights = lip_weights if isinstance(lip_weights, list) else [lip_weights] * len(targets)
+    if len(weights) != len(targets):
+        raise ValueError("adapt needs one lip-weight curve (or None) per vertex sequence")
+    for w, v in zip(weights, targets):
+        if w is not None and len(w) != len(v):
+            raise ValueError(f"lip weights cover {len(w)} frames but the sequence has {len(v)}")
+    lip_vertices = get_topology(model.cfg.topology).lip_vertices.tolist() \
+        if config.lip_region == "lips" and any(w is not None for w in weights) else None
     tmpl = torch.as_tensor(np.asarray(template if template is not None else np.concatenate(targets).mean(0)),
                            dtype=torch.float32, device=device)
-    refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting)
+    refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting, lip weights (1, T) or None)
     with torch.no_grad():
-        for a, v in zip(audios, targets):
+        for a, v, w in zip(audios, targets, weights):
             feats = audio_features(model, a)
             T = min(feats.shape[1], len(v))  # a tracked video and its audio may differ by a frame
             target = torch.as_tensor(np.asarray(v[:T]), dtype=torch.float32, device=device)[None]
             n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
-            refs.append((model.viseme_decoder(feats[:, :T]), target, n_fit))
+            lip = None if w is None else torch.as_tensor(np.asarray(w[:T]), dtype=torch.float32, device=device)[None]
+            refs.append((model.viseme_decoder(feats[:, :T]), target, n_fit, lip))
 
     def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
         fit, held = 0.0, 0.0
-        for visemes, target, n in refs:
+        for visemes, target, n, lip in refs:
             pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
             f = reconstruction_loss(pred[:, :n], target[:, :n]) + \
                 config.velocity_weight * velocity_loss(pred[:, :n], target[:, :n])
+            h = reconstruction_loss(pred[:, n:], target[:, n:]) if n < target.shape[1] else None
+            if lip is not None and config.lip_weight:  # in both: early stopping must not undo the closures
+                f = f + config.lip_weight * lip_contact_loss(pred[:, :n], target[:, :n], lip[:, :n],
+                                                             vertices=lip_vertices)
+                if h is not None:
+                    h = h + config.lip_weight * lip_contact_loss(pred[:, n:], target[:, n:], lip[:, n:],
+                                                                 vertices=lip_vertices)
             fit = fit + f
-            held = held + (reconstruction_loss(pred[:, n:], target[:, n:]) if n < target.shape[1] else f)
+            held = held + (h if h is not None else f)
         return fit / len(refs), held / len(refs)
 
     generic_basis = model.motion_decoder.basis
@@ -115,14 +140,15 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
 
     with torch.no_grad():
         fit_err, held_err = [], []
-        for visemes, target, n in refs:
+        for visemes, target, n, _ in refs:
             err = (model.decode_motion(visemes, style[None], tmpl, basis=basis)[0] - target[0]).norm(dim=-1)
             fit_err.append(err[:n])
             held_err.append(err[n:])
         held_all = torch.cat(held_err)
         fit_info.update(fit_l2_mm=float(torch.cat(fit_err).mean()),
                         holdout_l2_mm=float(held_all.mean()) if len(held_all) else None,
-                        frames=sum(t.shape[1] for _, t, _ in refs), references=len(refs))
+                        frames=sum(r[1].shape[1] for r in refs), references=len(refs),
+                        lip_closures=sum(int((r[3] >= 0.999).sum()) for r in refs if r[3] is not None))
     basis.requires_grad_(False)
     return AdaptResult(style.detach(), basis, tmpl.detach(), fit_info, history)
 

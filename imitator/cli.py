@@ -88,10 +88,11 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     bar, progress = _percent_bar("create-style")
     with bar:
         style = create_style(args.from_tracked or args.video, args.name, model=_model(args), progress=progress,
-                             description=args.description, overwrite=args.overwrite)
+                             description=args.description, overwrite=args.overwrite, transcript=args.transcript)
     fit = style.meta.fit
     held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
-    print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames")
+    print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
+          f"{fit.get('lip_labels', '')}")
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
@@ -206,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--name", required=True, help="name of the new style")
     cs.add_argument("--description", default="", help="a short description shown in style lists")
     cs.add_argument("--overwrite", action="store_true", help="replace a user style of the same name")
+    cs.add_argument("--transcript", default="",
+                    help="the words spoken (default: Whisper transcribes them to find the lip closures)")
     cs.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     cs.set_defaults(func=_cmd_create_style)
 

@@ -92,6 +92,22 @@ def label_sequence(vertices: np.ndarray, phones: Phones, fps: float, topology: T
     return frames, contact_weights(frames, len(vertices), config)
 
 
+def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topology: Topology = MEDIAPIPE_468,
+                    transcript: str = "", config: LabelConfig = LabelConfig()) -> tuple[np.ndarray | None, str]:
+    """Lip-contact weights for one tracked clip with no labels yet (a user's reference video): transcribe it
+    with Whisper unless `transcript` is given, align, label. Returns (weights, what was done), or (None, why)
+    where nothing could be aligned, so a style can still be made without the lip-contact term."""
+    text = transcript.strip() or transcribe(audio)
+    if not text:
+        return None, "no words recognised"
+    try:
+        phones = Aligner().align(audio, text)
+    except AlignmentError as e:
+        return None, f"alignment failed ({e})"
+    frames, weights = label_sequence(vertices, phones, fps, topology, config)
+    return weights, f"{len(frames)} lip closures labelled in: {text}"
+
+
 @dataclass
 class LabelReport:
     sequences: int = 0

@@ -116,11 +116,14 @@ def style_from_adaptation(model: Imitator, result: AdaptResult, name: str, descr
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
                  progress: Progress | None = None, config: AdaptConfig = AdaptConfig(),
                  description: str = "", user_dir: str | os.PathLike | None = None, save: bool = True,
-                 overwrite: bool = False, preview: str | os.PathLike | None = None) -> Style:
+                 overwrite: bool = False, preview: str | os.PathLike | None = None,
+                 transcript: str = "") -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
-    preview: also write a PNG of the tracked mesh over a video frame (not for .npz input)."""
+    preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
+    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
+    from .lips import label_reference
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
@@ -144,7 +147,12 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     def on_step(stage: str, step: int, steps: int, loss: float) -> None:
         report(0.5 + 0.5 * (offset[stage] + step) / total, f"{stage}: step {step}, loss {loss:.3f} mm²")
 
-    result = adapt(model, audio, vertices, tracked.template, config, on_step)
+    lip_weights, lip_note = None, "lip-contact term off"
+    if config.lip_weight:
+        report(0.5, "finding lip closures (m, b, p) in the speech")
+        lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+    result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
+    result.fit["lip_labels"] = lip_note
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = style_from_adaptation(model, result, name, description, source)
     if save:

@@ -54,7 +54,8 @@ def main() -> None:
             if truth["sequences"][info.id]["sentence"] in train_sentences and total < args.seconds:
                 clips.append(data.load(info))
                 total += len(clips[-1].audio) / 16000
-        result = adapt(model, [c.audio for c in clips], [c.vertices for c in clips], clips[0].template, AdaptConfig())
+        result = adapt(model, [c.audio for c in clips], [c.vertices for c in clips], clips[0].template, AdaptConfig(),
+                       lip_weights=[c.lip_weights for c in clips])
         description = f"Synthetic speaker {ident} (never seen in training): {describe(truth['identities'][ident]['style'])}"
         style = style_from_adaptation(model, result, name, description,
                                       source=f"synthetic identity {ident}, {total:.1f} s of speech")

@@ -34,6 +34,8 @@ def test_create_style_from_real_video_then_animate(model, tmp_path):
     fractions = [f for f, _ in steps]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any("stage 2" in m for _, m in steps) and any("stage 1" in m for _, m in steps)
+    # Whisper heard "...my own dreams growing up": closures labelled and used in the fit
+    assert style.meta.fit["lip_closures"] >= 1 and "lip closures labelled" in style.meta.fit["lip_labels"]
 
     anim = animate(speechlike(3.0), style="Congressman", model=model, user_dir=tmp_path)
     assert anim.vertices.shape == (90, 468, 3) and anim.faces.shape == (852, 3) and anim.fps == 30.0
