@@ -104,7 +104,7 @@ def synthetic(model, data: Dataset, config: AdaptConfig) -> tuple[list[str], dic
              "|---|---|---|---|---|---|---|"]
     for k, m in table.items():
         used = f"{np.mean(seconds_used[k]):.1f} s" if k in seconds_used else "-"
-        lines.append(f"| {k.split(',')[0]} | {used} | {m['lip_sync_mm']:.3f} | {m['l2_face_mm']:.3f} | "
+        lines.append(f"| {k.rsplit(', ', 1)[0] if k in seconds_used else k} | {used} | {m['lip_sync_mm']:.3f} | {m['l2_face_mm']:.3f} | "
                      f"{m['l2_lip_mm']:.3f} | {100 * m['closure_rate']:.1f}% | {m['mouth_open_corr']:.2f} |")
     g, ours = table["generic"], table["stage 1 + 2 (ours), 5 s"]
     summary = {"heldout": heldout, "tests_per_identity": len(test_sentences), "table": table,
@@ -150,13 +150,17 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="checkpoint (default: the bundled model)")
     ap.add_argument("--out", default=None, help="Markdown file to write")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--lip-weight", type=float, default=AdaptConfig.lip_weight,
+                    help="weight of the lip-contact term during adaptation")
+    ap.add_argument("--skip-videos", action="store_true", help="only the synthetic identities")
     args = ap.parse_args()
     torch.set_grad_enabled(True)
     model = load_model(args.model)
-    config = AdaptConfig()
+    config = AdaptConfig(lip_weight=args.lip_weight)
     syn_lines, summary = synthetic(model, Dataset(args.data), config)
     text = [f"Machine: {machine()}. Date: {datetime.date.today()}. Command: `python benchmarks/adaptation.py "
-            f"--data {args.data}" + (f" --model {args.model}" if args.model else "") + "`", "",
+            f"--data {args.data}" + (f" --model {args.model}" if args.model else "")
+            + (f" --lip-weight {args.lip_weight:g}" if args.lip_weight != AdaptConfig.lip_weight else "") + "`", "",
             "## Held-out synthetic identities", "",
             f"{len(summary['heldout'])} identities the model never saw ({', '.join(summary['heldout'])}); "
             f"adapted on whole clips of training sentences up to the stated amount of speech; evaluated on the "
@@ -165,7 +169,7 @@ def main() -> None:
             f"Ours vs generic (5 s of reference): Lip-sync {100 * summary['lip_sync_gain']:.0f}% lower, "
             f"L2 face {100 * summary['l2_gain']:.0f}% lower. Median adaptation time: "
             f"{summary['adapt_seconds_median']:.1f} s.", ""]
-    if SHARED_VIDEOS.is_dir():
+    if SHARED_VIDEOS.is_dir() and not args.skip_videos:
         text += ["## Real videos (adapt on the first 60 %, predict the remaining 40 % from its audio)", "",
                  "Reference: the tracked face (MediaPipe). Lip-sync: per-frame max lip-vertex error, mean over "
                  "frames. r: correlation of predicted and tracked lip distance.", "", *real_videos(model, config), ""]

@@ -38,7 +38,7 @@ class AdaptConfig:
     basis_lr: float = 3e-4  # small: stage 2 refines; a larger step over-fits the reference (see adaptation.md)
     basis_reg: float = 10.0  # weight of the mean squared distance from the generic basis (mm^2 scale)
     velocity_weight: float = 10.0
-    lip_weight: float = 50.0  # lip-contact term, as the bundled model was trained; used when labels are given
+    lip_weight: float = 2.0  # lip-contact term (used when labels are given); chosen in docs/adaptation.md
     lip_region: str = "lips"  # "lips" (lip vertices) or "face" (all vertices), as in training
     holdout: float = 0.2  # share of frames (at the end) used only for early stopping
     patience: int = 60  # steps without a better held-out loss before a stage stops
