@@ -10,9 +10,9 @@ PY=.venv/bin/python
 mkdir -p "$WORK"
 [ -f "$WORK/corpus/index.json" ] || $PY -m imitator make-corpus --out "$WORK/corpus" --seed 0
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m imitator train "$WORK/corpus" --out "$WORK/model" \
-  --epochs 90 --batch-size 8 --lr 5e-4 --lip-weight 50 --lip-region lips --seed 0
+  --epochs 90 --batch-size 8 --lr 5e-4 --lip-weight 30 --lip-region lips --seed 0
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
-$PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (lip loss x50 on the lips)"
+$PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (lip loss x30 on the lips)"
 $PY scripts/make_presets.py --data "$WORK/corpus" --out styles
 echo "bundled model and presets written; evaluate with: $PY benchmarks/quality.py --data $WORK/corpus"
