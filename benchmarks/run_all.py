@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from adaptation import real_videos, score_rows
+from adaptation import first_seconds, real_videos, score_rows
 from common import machine
 from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
@@ -45,16 +45,6 @@ def split_heldout(data: Dataset):
             out[ident] = ([data.load(i) for i in infos if truth["sequences"][i.id]["sentence"] in train_s],
                           [data.load(i) for i in infos if truth["sequences"][i.id]["sentence"] in test_s])
     return out
-
-
-def first_seconds(refs, seconds: float):
-    chosen, total = [], 0.0
-    for r in refs:
-        if total >= seconds:
-            break
-        chosen.append(r)
-        total += len(r.audio) / 16000
-    return chosen
 
 
 def evaluate_method(model, heldout, how: str, n_refs: int | None = None, seconds: float = 5.0,

@@ -94,21 +94,23 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
             lip = None if w is None else torch.as_tensor(np.asarray(w[:T]), dtype=torch.float32, device=device)[None]
             refs.append((model.viseme_decoder(feats[:, :T]), target, n_fit, lip))
 
+    def lip_term(pred, target, lip, frames: slice):
+        if lip is None or not config.lip_weight:
+            return 0.0
+        return config.lip_weight * lip_contact_loss(pred[:, frames], target[:, frames], lip[:, frames],
+                                                    vertices=lip_vertices)
+
     def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
         fit, held = 0.0, 0.0
         for visemes, target, n, lip in refs:
             pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
-            f = reconstruction_loss(pred[:, :n], target[:, :n]) + \
-                config.velocity_weight * velocity_loss(pred[:, :n], target[:, :n])
-            h = reconstruction_loss(pred[:, n:], target[:, n:]) if n < target.shape[1] else None
-            if lip is not None and config.lip_weight:  # in both: early stopping must not undo the closures
-                f = f + config.lip_weight * lip_contact_loss(pred[:, :n], target[:, :n], lip[:, :n],
-                                                             vertices=lip_vertices)
-                if h is not None:
-                    h = h + config.lip_weight * lip_contact_loss(pred[:, n:], target[:, n:], lip[:, n:],
-                                                                 vertices=lip_vertices)
+            fitted, rest = slice(None, n), slice(n, None)
+            f = reconstruction_loss(pred[:, fitted], target[:, fitted]) + lip_term(pred, target, lip, fitted) + \
+                config.velocity_weight * velocity_loss(pred[:, fitted], target[:, fitted])
             fit = fit + f
-            held = held + (h if h is not None else f)
+            # The lip term in the held-out score too: early stopping must not undo the closures.
+            held = held + (reconstruction_loss(pred[:, rest], target[:, rest]) + lip_term(pred, target, lip, rest)
+                           if n < target.shape[1] else f)
         return fit / len(refs), held / len(refs)
 
     generic_basis = model.motion_decoder.basis
