@@ -16,6 +16,16 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
+def median_of(fn, repeats: int) -> float:
+    """Median of `repeats` runs, in seconds: on a shared machine, what a person typically waits."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:

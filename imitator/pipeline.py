@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from .adapt import AdaptConfig, AdaptResult, adapt
+from .align import transcribe
 from .audio import AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
@@ -130,10 +132,18 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
     path = Path(video)
+    words = None  # the Whisper transcript of the whole soundtrack, made while the face is tracked
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
-        tracked = track_video(path, progress=lambda f, m: report(0.5 * f, m))
+        soundtrack = _soundtrack(path)  # decoded once, for the words and for the tracker
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imitator-words")
+        if soundtrack is not None and config.lip_weight and not transcript.strip():
+            words = pool.submit(transcribe, soundtrack)
+        try:
+            tracked = track_video(path, progress=lambda f, m: report(0.5 * f, m), soundtrack=soundtrack)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # on an error, don't wait for the words
     if not tracked.has_audio:
         raise NoAudioStreamError(f"{path.name} has no audio track: a style is learned from the face moving "
                                  "with its speech, so the video must have sound")
@@ -150,6 +160,8 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note = None, "lip-contact term off"
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
+        if words is not None and len(vertices) == len(tracked.vertices):  # else: the words of a part of it
+            transcript = words.result()
         lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note
@@ -159,6 +171,14 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         save_style(style, user_dir, overwrite=overwrite)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
     return style
+
+
+def _soundtrack(path: Path) -> np.ndarray | None:
+    """The video's audio at 16 kHz, or None when there is none (the tracker then says so)."""
+    try:
+        return load_audio(path, limits=None)
+    except ImitatorError:
+        return None
 
 
 def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:

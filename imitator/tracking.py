@@ -98,8 +98,10 @@ class _Detections:
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
-                config: TrackConfig = TrackConfig()) -> TrackResult:
-    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input."""
+                config: TrackConfig = TrackConfig(), soundtrack: np.ndarray | None = None) -> TrackResult:
+    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input.
+    soundtrack: the video's audio track, already decoded (16 kHz mono, as load_audio gives), so a caller
+    that needs it earlier decodes it once; None decodes it here."""
     progress = progress or (lambda fraction, message: None)
     det = _detect(path, config, lambda f, m: progress(0.9 * f, m))
     name = os.path.basename(os.fspath(path))
@@ -136,7 +138,7 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
     template = (template - origin) @ rotation.T
 
     progress(0.95, "extracting audio")
-    audio, warnings = _extract_audio(path, det.audio_offset, n_out / config.fps)
+    audio, warnings = _extract_audio(path, det.audio_offset, n_out / config.fps, soundtrack)
     warnings += [f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s (frames {a}-{b - 1}): "
                  "marked invalid" for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
     metadata = {
@@ -407,12 +409,13 @@ def _canonical_frame(template: np.ndarray):
     return np.stack([x, y, np.cross(x, y)]), template[_NOSE_BRIDGE].copy()
 
 
-def _extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[str]]:
+def _extract_audio(path, offset: float, seconds: float,
+                   audio: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """The audio track at 16 kHz, shifted so sample 0 plays with frame 0 and cut to the video's length."""
     from .audio import SAMPLE_RATE, AudioLimits, load_audio, rms_dbfs
 
     try:
-        audio = load_audio(path, limits=None)
+        audio = load_audio(path, limits=None) if audio is None else audio
     except NoAudioStreamError:
         return np.zeros(0, np.float32), ["no audio track: the face is tracked, but creating a style from "
                                          "this video needs its speech; give the audio as a separate file"]

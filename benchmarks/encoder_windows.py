@@ -1,0 +1,119 @@
+"""Which Whisper window policy keeps lip quality: today's zero-padded 30 s windows against windows sized
+to the audio, scored with the bundled model on the synthetic corpus.
+
+    .venv/bin/python benchmarks/encoder_windows.py --data CORPUS [--model imitator/weights/default]
+
+Short audio: the validation split (seen identities, own style), one window per sentence. Long audio: all
+test sentences of each held-out identity joined into one file (about 2 minutes each, generic style), so
+fitted policies cut them into overlapping windows. Per policy: Lip-sync, closure rate and mouth-open r,
+the paired difference to the padded policy (mean +- standard error over sequences: within about 2 SE is
+noise), and the encoder time for 5 s and 60 s of audio. Prints Markdown."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from common import machine, median_of
+from imitator.checkpoint import load_model
+from imitator.data.dataset import Dataset, Sequence
+from imitator.encoders import WhisperTinyEncoder, WhisperWindows, resample_features
+from imitator.evaluate import closure_rate, lip_sync, pearson
+from imitator.evaluation import closure_frames
+from imitator.topology import get_topology, lip_distance
+
+POLICIES = {
+    "padded 30 s (before)": WhisperWindows.padded(),
+    "fitted, no pad": WhisperWindows(max_s=30, round_s=0.5, pad_s=0.0),
+    "fitted, +0.5 s": WhisperWindows(max_s=30, round_s=0.5, pad_s=0.5),
+    "fitted, +1 s": WhisperWindows(max_s=30, round_s=1.0, pad_s=1.0),
+    "fitted 10 s, +1 s, overlap 2 s": WhisperWindows(max_s=10, round_s=1.0, pad_s=1.0, overlap_s=2.0),
+    "fitted 5 s, +1 s, overlap 2 s": WhisperWindows(max_s=5, round_s=1.0, pad_s=1.0, overlap_s=2.0),
+}
+METRICS = [("lip_sync_mm", "Lip-sync (mm)", 1), ("closure_rate", "closure rate (%)", 100),
+           ("mouth_open_corr", "mouth-open r", 1)]
+
+
+def joined(sequences: list[Sequence]) -> tuple[Sequence, list[int]]:
+    """One long sequence from several of one identity (same template), with its closure frames."""
+    per_frame = 16000 // 30
+    audio, verts, closures = [], [], []
+    for seq in sequences:
+        n = len(seq.vertices)
+        closures += [len(np.concatenate(verts)) + c if verts else c for c in closure_frames(seq)]
+        audio.append(np.resize(seq.audio, n * per_frame))  # exactly the frames' length: no drift
+        verts.append(seq.vertices)
+    v = np.concatenate(verts)
+    return Sequence(sequences[0].info, np.concatenate(audio), v, sequences[0].template, np.zeros(len(v))), closures
+
+
+def score(model, encoder, items, topology) -> list[dict[str, float]]:
+    """The three lip metrics of imitator.evaluate (the full evaluate_sequence adds DTW, minutes on 2-minute
+    sequences)."""
+    results = []
+    for seq, closures, style in items:
+        feats = resample_features(encoder.encode(seq.audio), len(seq.vertices))[None]
+        with torch.inference_mode():
+            pred = model(feats, style=style, template=torch.from_numpy(seq.template))[0].numpy()
+        opening, true_opening = lip_distance(pred, topology), lip_distance(seq.vertices, topology)
+        results.append({"lip_sync_mm": lip_sync(pred, seq.vertices, topology.lip_vertices),
+                        "closure_rate": closure_rate(opening, closures, 1.0),
+                        "mouth_open_corr": pearson(opening, true_opening)})
+    return results
+
+
+def summary(results, base) -> list[str]:
+    cells = []
+    for key, _, scale in METRICS:
+        vals = np.array([r[key] for r in results], float) * scale
+        diff = vals - np.array([r[key] for r in base], float) * scale
+        ok = ~np.isnan(diff)
+        se = diff[ok].std(ddof=1) / np.sqrt(ok.sum()) if ok.sum() > 1 else float("nan")
+        cells.append(f"{np.nanmean(vals):.3f} ({diff[ok].mean():+.3f} +- {se:.3f})")
+    return cells
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--only", default=None, help="comma-separated policy names to run (default: all)")
+    args = ap.parse_args()
+    data = Dataset(args.data)
+    model = load_model(args.model).eval()
+    topology = get_topology(data.topology)
+    val = [(s, closure_frames(s), s.info.identity) for s in map(data.load, data.select("val"))]
+    seen = set(model.cfg.style_names)
+    unseen: dict[str, list[Sequence]] = {}
+    for info in data.select("test"):
+        if info.identity not in seen:
+            unseen.setdefault(info.identity, []).append(data.load(info))
+    long = [(*joined(seqs), None) for _, seqs in sorted(unseen.items())]
+    minutes = np.mean([len(s.audio) for s, _, _ in long]) / 16000 / 60
+    rng = np.random.default_rng(0)
+    speech5, speech60 = (rng.standard_normal(16000 * s).astype(np.float32) * 0.1 for s in (5, 60))
+
+    names = [n for n in POLICIES if args.only is None or n in args.only.split(",") or n.startswith("padded")]
+    base_val = base_long = None
+    print(f"Machine: {machine()}\n")
+    print(f"Validation split: {len(val)} sentences (2.4-4.9 s), own style. Long: {len(long)} held-out identities, "
+          f"test sentences joined ({minutes:.1f} min each), generic style. Cells: mean (paired difference to "
+          "padded 30 s +- standard error).\n")
+    head = " | ".join(f"{split}: {label}" for split in ("val", "long") for _, label, _ in METRICS)
+    print(f"| policy | {head} | encode 5 s (s) | encode 60 s (s) |")
+    print("|---|" + "---|" * (2 * len(METRICS) + 2))
+    for name in names:
+        enc = WhisperTinyEncoder(windows=POLICIES[name])
+        enc.encode(speech5)
+        t5 = median_of(lambda: enc.encode(speech5), args.repeats)
+        t60 = median_of(lambda: enc.encode(speech60), max(1, args.repeats // 2))
+        res_val, res_long = score(model, enc, val, topology), score(model, enc, long, topology)
+        base_val, base_long = base_val or res_val, base_long or res_long
+        print(f"| {name} ({POLICIES[name].tag}) | " + " | ".join(summary(res_val, base_val) + summary(res_long, base_long))
+              + f" | {t5:.3f} | {t60:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
