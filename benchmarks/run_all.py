@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from adaptation import first_seconds, real_videos, score_rows
-from common import machine
+from common import machine, with_app_running
 from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
@@ -149,34 +149,6 @@ def run_script(args: list[str], raw: bool = False) -> str:
     keep = [line + ("\n" if line.lower().startswith("machine") else "") for line in out.splitlines()
             if line.startswith("|") or line.lower().startswith("machine")]
     return "\n".join(keep)
-
-
-def with_app_running(fn):
-    """Start app.py on a free local port (bundled model, a temporary style folder), call fn(url), stop it."""
-    import os
-    import socket
-    import tempfile
-    import time
-    import urllib.request
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "IMITATOR_STYLE_DIR": tempfile.mkdtemp(), "GRADIO_ANALYTICS_ENABLED": "False"}
-    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=HERE.parent, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        return fn(url)
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
 
 
 MEMORY_PROBE = """

@@ -29,7 +29,7 @@ def test_frozen_encoders_give_one_row_per_motion_frame(name, dim):
 def test_whisper_windows_long_audio_and_separates_speech_from_silence():
     enc = build_encoder("whisper-tiny.en")
     audio = np.concatenate([speechlike(20.0), np.zeros(16000 * 25, np.float32), speechlike(20.0, seed=3)])
-    raw = enc.encode(audio)  # 65 s: three 30 s windows, padding frames dropped
+    raw = enc.encode(audio)  # 65 s: overlapping windows, padding frames dropped
     assert raw.shape == (65 * 50, 384)
     speech, silence = raw[100:900], raw[1200:2000]
     assert (speech.std(0).mean() > silence.std(0).mean())
@@ -122,16 +122,16 @@ def test_fitted_windows_cover_the_audio_and_stitch_weights_sum_to_one():
 
 
 def test_window_policy_is_part_of_the_feature_cache_key():
-    padded = WhisperTinyEncoder()
+    padded = WhisperTinyEncoder(windows=WhisperWindows.padded())
     fitted = WhisperTinyEncoder(windows=WhisperWindows(max_s=10, round_s=1.0, pad_s=1.0, overlap_s=2.0))
     other = WhisperTinyEncoder(windows=WhisperWindows(max_s=10, round_s=1.0, pad_s=0.5, overlap_s=2.0))
     assert padded.cache_key == "whisper-tiny.en"  # caches written before fitted windows stay valid
-    assert len({padded.cache_key, fitted.cache_key, other.cache_key}) == 3
+    assert len({padded.cache_key, fitted.cache_key, other.cache_key, build_encoder().cache_key}) == 4
 
 
 def test_fitted_window_on_short_audio_gives_features_close_to_padded_ones():
     audio = speechlike(3.0)
-    padded = WhisperTinyEncoder().encode(audio)
+    padded = WhisperTinyEncoder(windows=WhisperWindows.padded()).encode(audio)
     fitted = WhisperTinyEncoder(windows=WhisperWindows(max_s=30, round_s=1.0, pad_s=1.0)).encode(audio)
     assert fitted.shape == padded.shape == (150, 384)
     assert torch.nn.functional.cosine_similarity(fitted, padded).median() > 0.9
@@ -146,3 +146,7 @@ def test_long_audio_is_stitched_without_seams():
     starts = [s for s, _ in enc.windows.plan(700)[1:]]
     seams = torch.stack([steps[s + 25: s + 75].max() for s in starts])  # the cross-fade zones
     assert seams.max() < 1.5 * steps.quantile(0.99)  # no jump larger than the audio's own changes
+    cut = WhisperTinyEncoder(windows=WhisperWindows(max_s=5, round_s=1.0, pad_s=1.0, overlap_s=0.0))
+    hard = cut.encode(audio)  # the same windows butted together: a seam at every cut
+    hard_steps = (hard[1:] - hard[:-1]).norm(dim=1)
+    assert max(hard_steps[s - 1] for s, _ in cut.windows.plan(700)[1:]) > 1.5 * hard_steps.quantile(0.99)
