@@ -99,3 +99,41 @@ def test_no_face_and_too_short_videos_make_no_style(model, tmp_path):
     with pytest.raises(ValueError, match="invalid style name"):
         create_style(tmp_path / "noise.mp4", "../escape", model=model, user_dir=tmp_path / "styles")
     assert list_styles(tmp_path / "styles", preset_dir=None) == []
+
+
+def test_create_style_transcribes_while_tracking_and_decodes_the_soundtrack_once(model, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import imitator.audio
+    import imitator.pipeline
+    import imitator.tracking
+
+    video = shared_file("videos", "retalking_2.mp4")
+    events, decoded = [], []
+    real_decode, real_track = imitator.audio._decode, imitator.tracking.track_video
+
+    def decode(source):
+        decoded.append(str(source))
+        return real_decode(source)
+
+    def transcribe(audio):
+        events.append(("words start", time.perf_counter(), threading.current_thread().name))
+        time.sleep(0.5)  # slower than the tracker's start: the two must overlap
+        return "my own dreams growing up"
+
+    def track(*args, **kwargs):
+        events.append(("tracking start", time.perf_counter(), threading.current_thread().name))
+        result = real_track(*args, **kwargs)
+        events.append(("tracking end", time.perf_counter(), threading.current_thread().name))
+        return result
+
+    monkeypatch.setattr(imitator.audio, "_decode", decode)
+    monkeypatch.setattr(imitator.pipeline, "transcribe", transcribe)
+    monkeypatch.setattr(imitator.tracking, "track_video", track)
+    style = create_style(video, "Overlap", model=model, user_dir=tmp_path, config=FAST)
+    when = {name: (t, thread) for name, t, thread in events}
+    assert when["words start"][1] != when["tracking start"][1]  # another thread
+    assert when["words start"][0] < when["tracking end"][0]  # while the face was being tracked
+    assert decoded == [str(video)]  # the soundtrack was decoded once, for the words and the tracker
+    assert "my own dreams growing up" in style.meta.fit["lip_labels"]
