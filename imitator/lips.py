@@ -92,20 +92,36 @@ def label_sequence(vertices: np.ndarray, phones: Phones, fps: float, topology: T
     return frames, contact_weights(frames, len(vertices), config)
 
 
+def listen(audio: np.ndarray, transcript: str = "") -> tuple[str, Phones | None, str]:
+    """The words of 16 kHz `audio` (Whisper, unless `transcript` is given) and their phones' timing
+    (pocketsphinx): (text, phones, "") or (text, None, why not). Needs no meshes, so a caller can run it
+    while the face is still being tracked."""
+    text = transcript.strip() or transcribe(audio)
+    if not text:
+        return text, None, "no words recognised"
+    try:
+        return text, Aligner().align(audio, text), ""
+    except AlignmentError as e:
+        return text, None, f"alignment failed ({e})"
+
+
+def label_heard(vertices: np.ndarray, heard: tuple[str, Phones | None, str], fps: float,
+                topology: Topology = MEDIAPIPE_468, config: LabelConfig = LabelConfig(),
+                ) -> tuple[np.ndarray | None, str]:
+    """Lip-contact weights from `listen`'s result for the same clip: (weights, what was done) or (None, why)."""
+    text, phones, problem = heard
+    if phones is None:
+        return None, problem
+    frames, weights = label_sequence(vertices, phones, fps, topology, config)
+    return weights, f"{len(frames)} lip closures labelled in: {text}"
+
+
 def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topology: Topology = MEDIAPIPE_468,
                     transcript: str = "", config: LabelConfig = LabelConfig()) -> tuple[np.ndarray | None, str]:
     """Lip-contact weights for one tracked clip with no labels yet (a user's reference video): transcribe it
     with Whisper unless `transcript` is given, align, label. Returns (weights, what was done), or (None, why)
     where nothing could be aligned, so a style can still be made without the lip-contact term."""
-    text = transcript.strip() or transcribe(audio)
-    if not text:
-        return None, "no words recognised"
-    try:
-        phones = Aligner().align(audio, text)
-    except AlignmentError as e:
-        return None, f"alignment failed ({e})"
-    frames, weights = label_sequence(vertices, phones, fps, topology, config)
-    return weights, f"{len(frames)} lip closures labelled in: {text}"
+    return label_heard(vertices, listen(audio, transcript), fps, topology, config)
 
 
 @dataclass

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from .adapt import AdaptConfig, AdaptResult, adapt
-from .align import transcribe
 from .audio import AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
@@ -125,21 +124,21 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
-    from .lips import label_reference
+    from .lips import label_heard, label_reference, listen
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
     path = Path(video)
-    words = None  # the Whisper transcript of the whole soundtrack, made while the face is tracked
+    heard = None  # words and phone timing of the whole soundtrack, found while the face is tracked
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
         soundtrack = _soundtrack(path)  # decoded once, for the words and for the tracker
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imitator-words")
-        if soundtrack is not None and config.lip_weight and not transcript.strip():
-            words = pool.submit(transcribe, soundtrack)
+        if soundtrack is not None and config.lip_weight:
+            heard = pool.submit(listen, soundtrack, transcript)
         try:
             tracked = track_video(path, progress=lambda f, m: report(0.5 * f, m), soundtrack=soundtrack)
         finally:
@@ -160,9 +159,10 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note = None, "lip-contact term off"
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
-        if words is not None and len(vertices) == len(tracked.vertices):  # else: the words of a part of it
-            transcript = words.result()
-        lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+        if heard is not None and len(vertices) == len(tracked.vertices):  # the run is the whole clip
+            lip_weights, lip_note = label_heard(vertices, _on_video_clock(heard.result(), tracked), model.cfg.fps)
+        else:  # a .npz, or the face was lost for a while: listen to the frames used only
+            lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note
     source = f"{path.name} sha256:{_file_hash(path)}"
@@ -171,6 +171,16 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         save_style(style, user_dir, overwrite=overwrite)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
     return style
+
+
+def _on_video_clock(heard, tracked):
+    """Phone times of the raw soundtrack -> times on the tracked frames' clock (the tracker shifts the
+    audio so that its sample 0 plays with frame 0)."""
+    text, phones, problem = heard
+    offset = float(tracked.metadata.get("audio_offset_s", 0.0))
+    if phones is not None:
+        phones = [(p, start + offset, end + offset) for p, start, end in phones]
+    return text, phones, problem
 
 
 def _soundtrack(path: Path) -> np.ndarray | None:

@@ -106,7 +106,7 @@ def test_create_style_transcribes_while_tracking_and_decodes_the_soundtrack_once
     import time
 
     import imitator.audio
-    import imitator.pipeline
+    import imitator.lips
     import imitator.tracking
 
     video = shared_file("videos", "retalking_2.mp4")
@@ -129,11 +129,13 @@ def test_create_style_transcribes_while_tracking_and_decodes_the_soundtrack_once
         return result
 
     monkeypatch.setattr(imitator.audio, "_decode", decode)
-    monkeypatch.setattr(imitator.pipeline, "transcribe", transcribe)
+    monkeypatch.setattr(imitator.lips, "transcribe", transcribe)
     monkeypatch.setattr(imitator.tracking, "track_video", track)
     style = create_style(video, "Overlap", model=model, user_dir=tmp_path, config=FAST)
     when = {name: (t, thread) for name, t, thread in events}
     assert when["words start"][1] != when["tracking start"][1]  # another thread
     assert when["words start"][0] < when["tracking end"][0]  # while the face was being tracked
     assert decoded == [str(video)]  # the soundtrack was decoded once, for the words and the tracker
-    assert "my own dreams growing up" in style.meta.fit["lip_labels"]
+    # aligned in the background too, then moved onto the video's clock: closures found and used
+    assert "lip closures labelled in: my own dreams growing up" in style.meta.fit["lip_labels"]
+    assert style.meta.fit["lip_closures"] >= 1
