@@ -40,10 +40,11 @@ class ModelConfig:
     period: int = 30
     alibi: bool = False
     style_conditioning: str = "motion"
-    # Self-attention sees at most this many past frames (None: all). Bounds the decoder's cost per frame on
-    # long audio; the models here train on sentences of 2-5 s, so a window of several seconds is all they
-    # have learned to use (quality measured in docs/benchmarks.md).
-    attention_window: int | None = None
+    # Self-attention sees at most this many past frames (None: all): the decoder's cost per frame stays flat
+    # on long audio. The models here train on sentences of 2-5 s, so 10 s is more than they learned to use;
+    # on 2-minute audio it changed the bundled model's lip metrics within noise or for the better
+    # (benchmarks/encoder_windows.py --attention-windows 0,600,300,150, in docs/benchmarks.md).
+    attention_window: int | None = 300
 
     @property
     def n_styles(self) -> int:
