@@ -38,7 +38,7 @@ def test_user_errors_are_one_line_without_traceback(model_dir, tmp_path, capsys)
     sf.write(silent, np.zeros(16000, np.float32), 16000)
     with pytest.raises(SystemExit) as exit_info:
         main(["animate", str(silent), "--model", model_dir, "--npz", str(tmp_path / "x.npz")])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("imitator animate: error: silent.wav is silent") and "Traceback" not in err
     with pytest.raises(SystemExit):
