@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from imitator.audio import SAMPLE_RATE
 from imitator.align import BILABIALS, SILENCE, Aligner
 from imitator.data.dataset import Dataset
 from imitator.data.faces import load_faces
@@ -137,7 +138,7 @@ def test_corpus_format_splits_and_true_closures(tiny):
     for info in data.infos:
         seq = data.load(info)
         assert seq.audio.dtype == np.float32 and seq.vertices.shape[1:] == (468, 3)
-        assert abs(len(seq.vertices) - len(seq.audio) / 16000 * FPS) <= 1
+        assert abs(len(seq.vertices) - len(seq.audio) / SAMPLE_RATE * FPS) <= 1
         closures = np.array(truth["sequences"][info.id]["closure_frames"], dtype=int)
         d = lip_distance(seq.vertices)
         assert d.max() > 4.0  # the mouth opens in speech
