@@ -66,7 +66,8 @@ def main() -> None:
 
     generic, personal = demo_sequences(args.seconds)
     n = len(personal)
-    audio = (0.1 * np.sin(2 * np.pi * 150 * np.arange(int(args.seconds * SAMPLE_RATE)) / SAMPLE_RATE)).astype(np.float32)
+    t = np.arange(int(args.seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = (0.1 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
     rows = []
 
     start = time.perf_counter()

@@ -140,8 +140,9 @@ def test_cli_lets_a_real_bug_keep_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "animate", broken)
     wav = tmp_path / "speech.wav"
     sf.write(wav, speechlike(1.0), SAMPLE_RATE)
+    model_dir = save_model(tiny_model(), tmp_path / "m")
     with pytest.raises(ValueError, match="internal bug"):
-        main(["animate", str(wav), "--model", str(save_model(tiny_model(), tmp_path / "m")), "--npz", str(tmp_path / "o.npz")])
+        main(["animate", str(wav), "--model", str(model_dir), "--npz", str(tmp_path / "o.npz")])
     assert not issubclass(ValueError, ImitatorError)
 
 

@@ -1,8 +1,9 @@
 """Video -> stabilised, metric, per-frame 3D face meshes (MediaPipe 468 topology) and the aligned audio.
 
 Stages, top to bottom (`track_video` below): decode and detect (`decode`), fix the depth scale, remove
-head pose (similarity Procrustes of the rigid vertices to a reference), resample to a fixed frame rate and fill short gaps,
-convert to millimetres, smooth, turn to a frontal canonical frame, and pick the neutral template.
+head pose (similarity Procrustes of the rigid vertices to a reference), resample to a fixed frame rate and
+fill short gaps, convert to millimetres, smooth, turn to a frontal canonical frame, and pick the neutral
+template.
 
 Conventions (also in docs/tracking.md): x to the subject's left (image right), y up, z toward the camera;
 millimetres, with the distance between the two iris centres fixed to `TrackConfig.interpupillary_mm`
