@@ -238,7 +238,7 @@ def test_cli_reports_errors_in_one_line(tmp_path, capsys):
     (tmp_path / "notes.mp4").write_text("text")
     with pytest.raises(SystemExit) as e:
         main(["track", str(tmp_path / "notes.mp4"), "--out", str(tmp_path / "o.npz")])
-    assert e.value.code == 1
+    assert e.value.code == 2
     assert "imitator track: error: notes.mp4 is not a video" in capsys.readouterr().err
 
 
