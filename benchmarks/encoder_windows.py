@@ -1,7 +1,7 @@
 """Which Whisper window policy keeps lip quality: today's zero-padded 30 s windows against windows sized
 to the audio, scored with the bundled model on the synthetic corpus.
 
-    .venv/bin/python benchmarks/encoder_windows.py --data CORPUS [--model imitator/weights/default]
+    .venv/bin/python -m benchmarks.encoder_windows --data CORPUS [--model imitator/weights/default]
 
 Short audio: the validation split (seen identities, own style), one window per sentence. Long audio: all
 test sentences of each held-out identity joined into one file (about 2 minutes each, generic style), so
@@ -17,12 +17,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from common import machine, median_of
+from benchmarks.common import machine, median_of
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset, Sequence
 from imitator.encoders import WhisperTinyEncoder, WhisperWindows, resample_features
-from imitator.evaluate import closure_rate, lip_sync, pearson
-from imitator.evaluation import closure_frames
+from imitator.metrics import closure_rate, lip_sync, pearson
 from imitator.model import Imitator
 from imitator.topology import get_topology, lip_distance
 
@@ -48,7 +47,7 @@ def joined(sequences: list[Sequence]) -> tuple[Sequence, list[int]]:
     audio, verts, closures = [], [], []
     for seq in sequences:
         n = len(seq.vertices)
-        closures += [len(np.concatenate(verts)) + c if verts else c for c in closure_frames(seq)]
+        closures += [len(np.concatenate(verts)) + c if verts else c for c in seq.labelled_closures]
         audio.append(np.resize(seq.audio, n * per_frame))  # exactly the frames' length: no drift
         verts.append(seq.vertices)
     v = np.concatenate(verts)
@@ -107,7 +106,7 @@ def main() -> None:
     model = load_model(args.model).eval()
     attention = [int(w) or None for w in args.attention_windows.split(",")]
     topology = get_topology(data.topology)
-    val = [(s, closure_frames(s), s.info.identity) for s in map(data.load, data.select("val"))]
+    val = [(s, s.labelled_closures, s.info.identity) for s in map(data.load, data.select("val"))]
     seen = set(model.cfg.style_names)
     unseen: dict[str, list[Sequence]] = {}
     for info in data.select("test"):

@@ -5,7 +5,7 @@
   --url is given;
 - create-style on a 5 s video, tracking included.
 
-    .venv/bin/python benchmarks/speed_app.py [--url http://127.0.0.1:7860/] [--repeats 3]
+    .venv/bin/python -m benchmarks.speed_app [--url http://127.0.0.1:7860/] [--repeats 3]
 
 Cells are medians of the repeats (a shared machine: the median is what a person typically waits).
 """
@@ -19,18 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from common import machine, median_of
+from benchmarks.common import machine, median_of
+from imitator import animate, create_style, load_model, render_video
+from imitator.audio import SAMPLE_RATE, load_audio
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bob_bought_a_map.flac"
 
 
 def five_seconds_of_speech() -> np.ndarray:
-    from imitator.audio import load_audio
-
     src = SHARED / "audio" / "jfk.flac"
     audio = load_audio(src if src.is_file() else EXAMPLE)
-    return np.resize(audio, 5 * 16000).astype(np.float32)
+    return np.resize(audio, 5 * SAMPLE_RATE).astype(np.float32)
 
 
 def api_times(url: str, repeats: int) -> list[float]:
@@ -40,7 +40,7 @@ def api_times(url: str, repeats: int) -> list[float]:
     from gradio_client import Client, handle_file
 
     wav = Path(tempfile.mkdtemp()) / "speech.wav"
-    sf.write(wav, five_seconds_of_speech(), 16000)
+    sf.write(wav, five_seconds_of_speech(), SAMPLE_RATE)
     client = Client(url, verbose=False)
 
     def request() -> float:
@@ -61,18 +61,16 @@ def stage_times(repeats: int, tmp: Path) -> list[tuple[str, float]]:
     import soundfile as sf
 
     from imitator import export
-    from imitator.audio import load_audio
-    from imitator.inference import audio_features
-    from imitator.pipeline import animate, default_model, render_video
+    from imitator.inference import features
     from imitator.render import shared_renderer
     from imitator.video import VideoOptions, write_mp4
 
-    model = default_model()
+    model = load_model()
     wav = tmp / "speech.wav"
-    sf.write(wav, five_seconds_of_speech(), 16000)
+    sf.write(wav, five_seconds_of_speech(), SAMPLE_RATE)
     anim = animate(load_audio(wav), model=model)
     render_video(anim, tmp / "warm.mp4")
-    feats = audio_features(model, anim.audio)
+    feats = features(model, anim.audio)
     renderer = shared_renderer()
     frames = list(renderer.iter_frames(anim.vertices))
 
@@ -80,10 +78,10 @@ def stage_times(repeats: int, tmp: Path) -> list[tuple[str, float]]:
         import torch
 
         with torch.inference_mode():
-            model.decode_motion(model.viseme_decoder(feats))
+            model.motion(model.visemes(feats))
 
     rows = [("read the uploaded file (wav)", lambda: load_audio(wav)),
-            ("audio features (Whisper encoder)", lambda: audio_features(model, anim.audio)),
+            ("audio features (Whisper encoder)", lambda: features(model, anim.audio)),
             ("viseme + motion decoders", decode),
             ("render 150 frames (alone)", lambda: list(renderer.iter_frames(anim.vertices))),
             ("encode mp4 from rendered frames (alone)",
@@ -103,9 +101,7 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a running app to time through its API")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from imitator.pipeline import animate, create_style, default_model, render_video
-
-    model = default_model()
+    model = load_model()
     speech = five_seconds_of_speech()
     tmp = Path(tempfile.mkdtemp())
     rows = stage_times(args.repeats, tmp)

@@ -1,7 +1,7 @@
 """Before and after on the same machine in one run: the waits a person feels, timed with an older commit's
 code (--before, a checkout such as `git worktree add --detach ../before 286e236`) and with this tree.
 
-    .venv/bin/python benchmarks/speed_today.py --before ../before [--rounds 2] [--repeats 3] [--no-app]
+    .venv/bin/python -m benchmarks.speed_today --before ../before [--rounds 2] [--repeats 3] [--no-app]
 
 Each round runs speed_probe.py once per tree, alternating, so background load falls on both alike; the app
 is started from each tree in turn and timed through its API (submit 5 s of speech -> the mp4 is ready).
@@ -16,8 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import machine, with_app_running
-from speed_app import api_times
+from benchmarks.common import machine, with_app_running
+from benchmarks.speed_app import api_times
 
 HERE = Path(__file__).resolve().parent
 NOW = HERE.parent

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
