@@ -190,9 +190,9 @@ class WhisperTinyEncoder:
         n_valid = -(-len(audio) // self.hop_samples)  # ceil: features that cover real audio
         plan = self.windows.plan(n_valid)
         if self.windows.round_s is None:  # Whisper's way: each 30 s window gets its own log-mel
-            mel = self._log_mel([audio[s * self.hop_samples:(s + n) * self.hop_samples] for s, n in plan], plan[0][1])
-            out = self._encode(mel)
-            return torch.from_numpy(out.reshape(-1, self.dim)[:n_valid].copy())
+            mels = self._log_mel([audio[s * self.hop_samples:(s + n) * self.hop_samples] for s, n in plan], plan[0][1])
+            out = np.concatenate([self._encode(mel[None])[0] for mel in mels])
+            return torch.from_numpy(out[:n_valid].copy())
         # Fitted windows: one log-mel of the whole (zero-padded) audio, sliced into the windows.
         end = max(s + n for s, n in plan)
         mel = self._log_mel([audio], end)[0]
@@ -212,14 +212,9 @@ class WhisperTinyEncoder:
         return np.asarray(self.model.encode(self._storage.from_array(np.ascontiguousarray(mel, dtype=np.float32))))
 
     def _encode_windows(self, mel: np.ndarray, plan: list[tuple[int, int]]) -> list[np.ndarray]:
-        """Encoder output per window; windows of one length run as one batch."""
-        outs: dict[int, np.ndarray] = {}
-        for length in sorted({n for _, n in plan}):
-            idx = [k for k, (_, n) in enumerate(plan) if n == length]
-            batch = np.stack([mel[:, 2 * plan[k][0]: 2 * (plan[k][0] + length)] for k in idx])
-            for k, out in zip(idx, self._encode(batch)):
-                outs[k] = out
-        return [outs[k] for k in range(len(plan))]
+        """Encoder output per window, one window per call: on CPU, CTranslate2 runs a batch of windows
+        about twice as slow as the same windows one by one (measured: 5 x 15 s, 2.5 s against 1.2 s)."""
+        return [self._encode(mel[None, :, 2 * start: 2 * (start + length)])[0] for start, length in plan]
 
 
 # --- Hugging Face speech encoders ----------------------------------------------------------------------
