@@ -3,30 +3,31 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def best_of(fn, repeats: int) -> float:
-    """Fastest of `repeats` runs, in seconds: the least disturbed by other work on the machine."""
+def times_of(fn, repeats: int) -> list[float]:
+    """Seconds of each of `repeats` runs of fn()."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return times
+
+
+def best_of(fn, repeats: int) -> float:
+    """Fastest of `repeats` runs, in seconds: the least disturbed by other work on the machine."""
+    return min(times_of(fn, repeats))
 
 
 def median_of(fn, repeats: int) -> float:
     """Median of `repeats` runs, in seconds: on a shared machine, what a person typically waits."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return statistics.median(times_of(fn, repeats))
 
 
 def cpu_name() -> str:

@@ -2,17 +2,17 @@
 older commit's), so speed_today.py can compare both on the same machine in one run. Prints JSON:
 {what: [seconds per repeat]}. Uses only the public API that both have (animate, render_video, create_style).
 
-    PYTHONPATH=TREE python benchmarks/speed_probe.py [--repeats 3] [--skip-style]
+    PYTHONPATH=TREE python THIS_TREE/benchmarks/speed_probe.py [--repeats 3] [--skip-style]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from common import times_of  # this file's folder comes first on sys.path: works against any tree's imitator
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bob_bought_a_map.flac"
@@ -28,15 +28,6 @@ def speech(seconds: float) -> np.ndarray:
     return np.resize(audio, int(seconds * 16000)).astype(np.float32)
 
 
-def timed(fn, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
@@ -49,13 +40,13 @@ def main() -> None:
     five, minute = speech(5), speech(60)
     render_video(animate(five, model=model), tmp / "warm.mp4")  # encoder, GL context, codecs
     out = {
-        "5 s speech -> vertices": timed(lambda: animate(five, model=model), args.repeats),
-        "60 s speech -> vertices": timed(lambda: animate(minute, model=model), args.repeats),
-        "5 s speech -> mp4 (in process)": timed(lambda: render_video(animate(five, model=model), tmp / "a.mp4"),
+        "5 s speech -> vertices": times_of(lambda: animate(five, model=model), args.repeats),
+        "60 s speech -> vertices": times_of(lambda: animate(minute, model=model), args.repeats),
+        "5 s speech -> mp4 (in process)": times_of(lambda: render_video(animate(five, model=model), tmp / "a.mp4"),
                                                 args.repeats),
     }
     if STYLE_VIDEO.is_file() and not args.skip_style:
-        out["create-style, 5 s video"] = timed(
+        out["create-style, 5 s video"] = times_of(
             lambda: create_style(STYLE_VIDEO, "bench", model=model, user_dir=tmp / "styles", overwrite=True),
             max(1, args.repeats // 2))
     print(json.dumps(out))
