@@ -16,7 +16,7 @@ from imitator import export
 from imitator.errors import ImitatorError
 from imitator.pipeline import animate, create_style, default_model, render_video
 from imitator.render import RenderError
-from imitator.styles import list_styles
+from imitator.style_store import list_styles
 
 GENERIC = "generic (no style)"
 EXAMPLES = Path(__file__).parent / "examples"

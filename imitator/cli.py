@@ -96,7 +96,7 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
-    from .styles import list_styles, user_style_dir
+    from .style_store import list_styles, user_style_dir
 
     entries = list_styles()
     if not entries:
@@ -107,7 +107,7 @@ def _cmd_styles(args: argparse.Namespace) -> None:
 
 
 def _cmd_delete_style(args: argparse.Namespace) -> None:
-    from .styles import delete_style
+    from .style_store import delete_style
 
     delete_style(args.name)
     print(f"deleted style {args.name!r}")

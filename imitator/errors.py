@@ -55,3 +55,73 @@ class NoFaceError(VideoError):
 
 class FaceLostError(VideoError):
     """A face was found, but in too few frames to use."""
+
+
+class TruncatedMediaError(VideoError):
+    """The file ends before its own header says it does, and too little of it is readable to use."""
+
+
+class VideoTooLongError(VideoError):
+    pass
+
+
+class FrameTooLargeError(VideoError):
+    """Video frames larger than the configured pixel limit (decoding them would hold too much memory)."""
+
+
+# --- limits on what one request may cost (imitator/limits.py) ------------------------------------------
+class UploadTooLargeError(ImitatorError):
+    pass
+
+
+class InvalidAudioSamplesError(AudioError):
+    """NaN, infinite or absurdly large samples: nothing sensible can be animated from them."""
+
+
+class BadSampleRateError(AudioError):
+    pass
+
+
+class TrackedFileError(VideoError):
+    """A tracked .npz (from `imitator track`) whose arrays are missing, mis-shaped, too large or non-finite."""
+
+
+class ModelOutputError(ImitatorError, RuntimeError):
+    """The model produced non-finite vertices (a damaged style or checkpoint); nothing is written."""
+
+
+class OutputWriteError(ImitatorError, OSError):
+    """A result could not be written (e.g. the disk is full); the message says where and why."""
+
+
+# --- styles -------------------------------------------------------------------------------------------
+class StyleError(ImitatorError):
+    """A style name that cannot be used (invalid, or taken)."""
+
+
+class StyleNotFoundError(StyleError):
+    pass
+
+
+class StyleModelMismatchError(StyleError):
+    """The style was fitted to other weights (or another mesh) than the loaded model's."""
+
+
+class CorruptStyleError(StyleError):
+    pass
+
+
+class InvalidStyleNameError(StyleError):
+    pass
+
+
+class StyleNameTakenError(StyleError):
+    """The name is a preset's, or (without overwrite) an existing style's."""
+
+
+class InvalidStyleTensorError(CorruptStyleError):
+    """A style's tensors are missing, mis-shaped, of the wrong dtype, or not finite."""
+
+
+class InvalidOwnerError(StyleError):
+    pass

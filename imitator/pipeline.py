@@ -21,7 +21,8 @@ from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
 from .inference import audio_features
 from .model import Imitator
-from .styles import Style, StyleMeta, check_name, load_style, save_style
+from .style_store import check_name, load_style, save_style
+from .styles import Style, StyleMeta
 from .topology import get_topology
 
 Progress = Callable[[float, str], None]

@@ -1,6 +1,6 @@
 """Bundled style presets: the corpus's held-out synthetic identities, adapted to the bundled model.
 
-    .venv/bin/python scripts/make_presets.py --data CORPUS [--model CKPT] [--out styles]
+    .venv/bin/python scripts/make_presets.py --data CORPUS [--model CKPT] [--out imitator/presets]
 
 Each preset is adapted on about 10 s of its identity's speech (whole clips of training sentences), like a
 user's style from a short video, and described from the identity's known speaking-style parameters."""
@@ -14,7 +14,7 @@ from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
 from imitator.pipeline import style_from_adaptation
-from imitator.styles import save_style
+from imitator.style_store import save_style
 
 NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay"]
 
@@ -40,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--out", default="styles")
+    ap.add_argument("--out", default="imitator/presets")
     ap.add_argument("--seconds", type=float, default=10.0, help="reference speech per preset")
     args = ap.parse_args()
     model = load_model(args.model)
