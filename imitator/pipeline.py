@@ -5,10 +5,9 @@
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -18,10 +17,12 @@ import torch
 from .adapt import AdaptConfig, AdaptResult, adapt
 from .audio import AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
-from .errors import ImitatorError, NoAudioStreamError
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, StyleModelMismatchError
+from .lazy import cached_once
+from .limits import check_upload
 from .inference import audio_features
 from .model import Imitator
-from .style_store import check_name, load_style, save_style
+from .style_store import check_name, check_style, load_style, save_style
 from .styles import Style, StyleMeta
 from .topology import get_topology
 
@@ -36,24 +37,31 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    warnings: list = field(default_factory=list)  # tracking.Notice: what the user should know
 
 
-@functools.lru_cache(maxsize=2)
 def default_model(path: str | None = None) -> Imitator:
-    """Loaded once per process (the app and the CLI call this for every request), on the GPU if any.
-    Default: $IMITATOR_MODEL if set, else the bundled model."""
-    path = path or os.environ.get("IMITATOR_MODEL") or None
+    """Loaded once per process (the app and the CLI call this for every request; concurrent first calls
+    share one load), on the GPU if any. Default: $IMITATOR_MODEL if set, else the bundled model."""
+    return _load_model_once(path or os.environ.get("IMITATOR_MODEL") or None)
+
+
+@cached_once
+def _load_model_once(path: str | None) -> Imitator:
     return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
             model: Imitator | None = None, user_dir: str | os.PathLike | None = None,
-            compare_generic: bool = False) -> Animation:
+            compare_generic: bool = False, owner: str | None = None) -> Animation:
     """Speech (16 kHz samples or any audio/video file) -> meshes. style: a style name, a Style, a training
     style name of the model, or None for the model's generic (mean) style on its mean face.
-    compare_generic: also decode the generic style on the same face (for side-by-side videos)."""
+    compare_generic: also decode the generic style on the same face (for side-by-side videos).
+    owner: whose styles a style name means (the app's session token; None: the local user's)."""
     model = model or default_model()
     if not isinstance(audio, np.ndarray):
+        if not isinstance(audio, (bytes, bytearray)):
+            check_upload(audio)
         audio = load_audio(audio)
     else:
         check_audio(audio)
@@ -63,13 +71,16 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         vector, label = style, style
     elif style is not None:
         st = style if isinstance(style, Style) else load_style(style, model_id=getattr(model, "model_id", None),
-                                                                 user_dir=user_dir)
+                                                                 user_dir=user_dir, owner=owner)
         vector, basis, template = apply_style(model, st)
         label = st.name
     with torch.inference_mode():
         visemes = model.viseme_decoder(audio_features(model, audio))
         verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
         generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
+    if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
+        raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
+                               "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
                      generic)
 
@@ -90,7 +101,14 @@ def render_video(anim: Animation, path: str | os.PathLike) -> Path:
 
 def apply_style(model: Imitator, style: Style):
     """A style file -> (style vector, deformation basis, template) for Imitator.decode_motion."""
+    check_style(style)
     device = model.template.device
+    if style.template.shape != (model.cfg.n_vertices, 3):
+        raise StyleModelMismatchError(f"style {style.name!r} has {style.template.shape[0]} vertices; "
+                                      f"the model has {model.cfg.n_vertices}")
+    if style.vector.shape != (model.cfg.d_model,):
+        raise StyleModelMismatchError(f"style {style.name!r} has a {tuple(style.vector.shape)} style vector; "
+                                      f"the model needs ({model.cfg.d_model},)")
     basis = None
     if style.basis_weight_delta is not None:
         basis = torch.nn.Linear(model.cfg.d_model, 3 * model.cfg.n_vertices).to(device)
@@ -98,9 +116,6 @@ def apply_style(model: Imitator, style: Style):
         with torch.no_grad():
             basis.weight.copy_(generic.weight + style.basis_weight_delta.to(device))
             basis.bias.copy_(generic.bias + style.basis_bias_delta.to(device))
-    if style.template.shape != (model.cfg.n_vertices, 3):
-        raise ImitatorError(f"style {style.name!r} has {style.template.shape[0]} vertices; "
-                            f"the model has {model.cfg.n_vertices}")
     return style.vector.to(device)[None], basis, style.template.to(device)
 
 
@@ -118,12 +133,14 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
                  progress: Progress | None = None, config: AdaptConfig = AdaptConfig(),
                  description: str = "", user_dir: str | os.PathLike | None = None, save: bool = True,
                  overwrite: bool = False, preview: str | os.PathLike | None = None,
-                 transcript: str = "") -> Style:
+                 transcript: str = "", owner: str | None = None) -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
-    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
+    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
+    owner: whose style folder it is saved in (the app's session token; None: the local user's).
+    What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"]."""
     from .lips import label_reference
     from .tracking import TrackResult, save_preview, track_video
 
@@ -131,6 +148,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
     path = Path(video)
+    check_upload(path)
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
@@ -142,6 +160,11 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     if preview is not None and tracked.preview is not None:
         save_preview(tracked, preview)
     vertices, audio = _longest_valid_run(tracked)
+    warnings = [str(w) for w in tracked.warnings]
+    if len(vertices) < 0.8 * int(np.sum(tracked.valid)):
+        warnings.append(f"the face was lost mid-video: only the longest unbroken stretch, "
+                        f"{len(vertices) / tracked.fps:.1f} s of {np.sum(tracked.valid) / tracked.fps:.1f} s "
+                        "with a face, is used")
     total = config.stage1_steps + (config.stage2_steps if config.stages == "both" else 0)
     offset = {"stage 1": 0, "stage 2": config.stage1_steps, "basis only": 0}
 
@@ -154,10 +177,11 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note
+    result.fit["warnings"] = warnings
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = style_from_adaptation(model, result, name, description, source)
     if save:
-        save_style(style, user_dir, overwrite=overwrite)
+        save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
     return style
 

@@ -356,6 +356,11 @@ def validate_tensors(tensors: dict[str, torch.Tensor], name: str = "the style") 
                       f"{MAX_TEXTURE_SIDE}")
 
 
+def check_style(style: Style) -> None:
+    """Validate a Style built in memory (not read from a file) the way a loaded one is."""
+    validate_tensors(_tensors_of(style), style.name)
+
+
 def _tensors_of(style: Style) -> dict[str, torch.Tensor]:
     tensors = {"template": style.template, "style": style.vector}
     if style.basis_weight_delta is not None or style.basis_bias_delta is not None:

@@ -18,7 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import FaceLostError, NoAudioStreamError, NoFaceError, UnreadableVideoError, VideoTooShortError
+from .errors import (FaceLostError, FrameTooLargeError, NoAudioStreamError, NoFaceError, TrackedFileError,
+                     UnreadableVideoError, VideoTooLongError, VideoTooShortError)
+from .limits import Limits
+from .limits import current as current_limits
 from .topology import MEDIAPIPE_468, lip_distance
 
 Progress = Callable[[float, str], None]
@@ -58,8 +61,9 @@ class TrackResult:
     preview: PreviewFrame | None = None  # one video frame with its landmarks; not saved
 
     @property
-    def warnings(self) -> list[str]:
-        return self.metadata.get("warnings", [])
+    def warnings(self) -> list[Notice]:
+        """What the user should know about this result (two faces, face lost, truncated file ...)."""
+        return [Notice.from_json(w) for w in self.metadata.get("warnings", [])]
 
     @property
     def has_audio(self) -> bool:
@@ -72,11 +76,26 @@ class TrackResult:
                  metadata=np.array(json.dumps(self.metadata)))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrackResult":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(vertices=z["vertices"], template=z["template"], faces=z["faces"], fps=float(z["fps"]),
-                       valid=z["valid"], detected=z["detected"], audio=z["audio"],
-                       metadata=json.loads(str(z["metadata"])))
+    def load(cls, path: str | os.PathLike, limits: Limits | None = None) -> "TrackResult":
+        """Read a tracked .npz. Every array's shape and dtype is checked from its header before it is
+        decompressed (a small compressed file can claim gigabytes), and its values after."""
+        return _load_tracked(path, limits or current_limits())
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A structured warning: `code` for programs (two_faces, face_lost, truncated, no_audio, silent_audio),
+    `message` for people. str() is the message."""
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_json(cls, value) -> "Notice":
+        return cls(value.get("code", "other"), value.get("message", "")) if isinstance(value, dict) \
+            else cls("other", str(value))  # files written before warnings had codes
 
 
 @dataclass
@@ -95,13 +114,15 @@ class _Detections:
     source: dict              # what we learned about the file
     audio_offset: float       # audio start minus first video frame, seconds
     preview: tuple[np.ndarray, np.ndarray, float] | None  # (image, (468, 2) pixels, time) of one frame
+    warnings: list[Notice] = field(default_factory=list)
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
-                config: TrackConfig = TrackConfig()) -> TrackResult:
-    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input."""
+                config: TrackConfig = TrackConfig(), limits: Limits | None = None) -> TrackResult:
+    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input.
+    limits (default: from the environment) caps the video's length and frame size, from its header first."""
     progress = progress or (lambda fraction, message: None)
-    det = _detect(path, config, lambda f, m: progress(0.9 * f, m))
+    det = _detect(path, config, lambda f, m: progress(0.9 * f, m), limits or current_limits())
     name = os.path.basename(os.fspath(path))
     if det.duration < config.min_seconds:
         raise VideoTooShortError(f"{name} is {det.duration:.2f} s long; at least {config.min_seconds:g} s "
@@ -137,8 +158,10 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
 
     progress(0.95, "extracting audio")
     audio, warnings = _extract_audio(path, det.audio_offset, n_out / config.fps)
-    warnings += [f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s (frames {a}-{b - 1}): "
-                 "marked invalid" for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
+    warnings += det.warnings
+    warnings += [Notice("face_lost", f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s "
+                                     f"(frames {a}-{b - 1}): those frames are not used")
+                 for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
     metadata = {
         "format_version": _FORMAT_VERSION, "topology": MEDIAPIPE_468.name, "source": det.source,
         "units": "mm", "axes": "x subject's left, y up, z toward camera",
@@ -147,7 +170,7 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "frames_looked_at": int(len(det.found)), "frames_with_face": int(det.found.sum()),
         "gaps": [[int(a), int(b)] for a, b in gaps], "audio_sample_rate": 16000,
         "audio_offset_s": float(det.audio_offset),
-        "config": asdict(config), "warnings": warnings,
+        "config": asdict(config), "warnings": [asdict(w) for w in warnings],
     }
     preview = None
     if det.preview is not None:
@@ -159,7 +182,11 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
                        audio=audio, metadata=metadata, preview=preview)
 
 
-def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
+TWO_FACES_AREA_RATIO = 0.5  # a second face at least half the size of the largest one may be the speaker
+STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "tiff", "webp", "gif", "jpeg2000", "apng"}
+
+
+def _detect(path, config: TrackConfig, progress: Progress, limits: Limits) -> _Detections:
     """Decode every frame (PyAV), upright it, and run MediaPipe FaceMesh on frames at most ~fps apart."""
     import av
     import mediapipe as mp
@@ -178,6 +205,8 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
             raise UnreadableVideoError(f"{name} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        _check_video_header(name, container, stream, limits)
+        claimed = container.duration / 1e6 if container.duration and container.duration > 0 else None
         rate = float(stream.average_rate or stream.guessed_rate or config.fps)
         expected = stream.frames or int((container.duration or 0) / 1e6 * rate) or None
         audio_start = None
@@ -186,14 +215,16 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
             audio_start = float(a.start_time * a.time_base) if a.start_time is not None else 0.0
 
         times, landmarks, found = [], [], []
-        preview, best, seen = None, -np.inf, {"decoded": 0}
+        preview, best, seen = None, -np.inf, {"decoded": 0, "max_seconds": limits.max_video_seconds}
+        two_faces = 0
         try:
             # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
             # closing(): on an error here the thread stops before the container closes under it.
             with closing(_prefetch(_upright_frames(container, stream, rate, config, seen))) as frames:
                 for t, image, n_decoded in frames:
                     result = mesh.process(image)
-                    lm = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    lm, rivals = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    two_faces += rivals
                     times.append(t)
                     found.append(lm is not None)
                     landmarks.append(lm if lm is not None else np.zeros((478, 3), np.float32))
@@ -203,7 +234,9 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
                     if expected and len(times) % 10 == 0:
                         progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
         except av.error.FFmpegError as e:
-            raise UnreadableVideoError(f"{name}: the video could not be decoded ({e})") from e
+            if not times:
+                raise UnreadableVideoError(f"{name}: the video could not be decoded ({e.__class__.__name__})") from e
+            seen["damaged"] = True  # a damaged tail: use what decoded, and say so below
         if seen["decoded"] == 0:
             raise UnreadableVideoError(f"{name}: the video stream has no frames")
         span = seen["last"] - seen["first"]
@@ -211,11 +244,20 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
         frame_time = float(np.percentile(np.diff(seen["times"]), 25)) if seen["decoded"] > 1 else 1.0 / rate
         source = {"file": name, "width": seen["width"], "height": seen["height"], "rotation": seen["rotation"],
                   "frames": seen["decoded"], "average_fps": rate, "codec": stream.codec_context.name}
+        warnings = []
+        decoded_seconds = span + frame_time
+        if seen.get("damaged") or (claimed and decoded_seconds < 0.9 * claimed - 0.5):
+            warnings.append(Notice("truncated", f"{name} seems truncated or damaged: "
+                                   + (f"its header says {claimed:.1f} s, but " if claimed else "")
+                                   + f"only {decoded_seconds:.1f} s could be decoded; only that part is used"))
+        if two_faces >= max(3, 0.2 * len(times)):
+            warnings.append(Notice("two_faces", f"{name} shows two faces of similar size in {two_faces} of "
+                                   f"{len(times)} frames; the larger one is tracked, which may not be the speaker"))
     # A preview keeps the frame at detection size; the landmarks are in its pixels too.
     return _Detections(times=np.asarray(times), landmarks=np.stack(landmarks), found=np.asarray(found),
                        duration=float(span + frame_time), source=source,
                        audio_offset=(audio_start - seen["first"]) if audio_start is not None else 0.0,
-                       preview=preview)
+                       preview=preview, warnings=warnings)
 
 
 def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: dict):
@@ -228,6 +270,9 @@ def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: d
         if n == 1:
             seen.update(first=t, rotation=int(frame.rotation or 0), width=frame.width, height=frame.height)
         seen.update(last=t, decoded=n)
+        if t - seen["first"] > seen["max_seconds"]:  # the header may have understated the length
+            raise VideoTooLongError(f"the video is longer than the limit of {seen['max_seconds']:g} s "
+                                    "(trim it, or raise IMITATOR_MAX_VIDEO_SECONDS)")
         seen.setdefault("times", []).append(t)
         if t - seen["first"] - last_used >= 0.75 / config.fps:
             last_used = t - seen["first"]
@@ -278,14 +323,87 @@ def _upright_rgb(frame, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def _largest_face(faces, width: int, height: int) -> np.ndarray | None:
-    """(478, 3) landmarks of the largest face: x right, y down, z away from camera, all in pixels."""
+def _largest_face(faces, width: int, height: int) -> tuple[np.ndarray | None, bool]:
+    """(478, 3) landmarks of the largest face (x right, y down, z away from camera, all in pixels), and
+    whether another face is nearly as large (then the tracked face may not be the one speaking)."""
     if not faces:
-        return None
+        return None, False
     arrays = [np.array([(p.x * width, p.y * height, p.z * width) for p in f.landmark], np.float32)
               for f in faces]
-    areas = [np.ptp(a[:, 0]) * np.ptp(a[:, 1]) for a in arrays]
-    return arrays[int(np.argmax(areas))]
+    areas = sorted(((np.ptp(a[:, 0]) * np.ptp(a[:, 1]), i) for i, a in enumerate(arrays)), reverse=True)
+    rival = len(areas) > 1 and areas[1][0] >= TWO_FACES_AREA_RATIO * areas[0][0]
+    return arrays[areas[0][1]], bool(rival)
+
+
+def _check_video_header(name: str, container, stream, limits: Limits) -> None:
+    """Refuse, before decoding, what the header already says is too long, too large, or not a video."""
+    if container.format.name.endswith("_pipe") or container.format.name == "image2" or (
+            stream.codec_context.name in STILL_IMAGE_CODECS and (stream.frames or 0) <= 1):
+        raise UnreadableVideoError(f"{name} is a still image, not a video: a style is learned from a face "
+                                   "talking, so upload a video with sound")
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > limits.max_video_pixels:
+        raise FrameTooLargeError(f"{name} has {width}x{height} frames; the limit is {limits.max_video_pixels:,} "
+                                 "pixels per frame (IMITATOR_MAX_VIDEO_PIXELS): scale it down")
+    durations = [container.duration / 1e6 if container.duration else 0.0]
+    if stream.duration and stream.time_base:
+        durations.append(float(stream.duration * stream.time_base))
+    if max(durations) > limits.max_video_seconds:
+        raise VideoTooLongError(f"{name} is {max(durations):.0f} s long; the limit is {limits.max_video_seconds:g} s "
+                                "(trim it, or raise IMITATOR_MAX_VIDEO_SECONDS)")
+
+
+_TRACKED_ARRAYS = {  # name: (dtype kinds, shape with -1 for T and -2 for audio samples)
+    "vertices": ("f", (-1, 468, 3)), "template": ("f", (468, 3)), "faces": ("iu", (None, 3)), "fps": ("f", ()),
+    "valid": ("b", (-1,)), "detected": ("b", (-1,)), "audio": ("f", (-2,)), "metadata": ("U", ()),
+}
+
+
+def _load_tracked(path, limits: Limits) -> TrackResult:
+    import zipfile
+
+    name = os.path.basename(os.fspath(path))
+    max_frames = int(limits.max_video_seconds * 60) + 1  # up to 60 fps
+    max_samples = int(limits.max_audio_seconds * 16000) + 1
+    try:
+        with zipfile.ZipFile(path) as z:
+            headers = {}
+            for info in z.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key not in _TRACKED_ARRAYS:
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = np.lib.format._read_array_header(f, version)
+                headers[key] = (shape, dtype)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise TrackedFileError(f"{name} is not a tracked .npz from `imitator track` ({e.__class__.__name__})") from e
+    missing = sorted(set(_TRACKED_ARRAYS) - set(headers))
+    if missing:
+        raise TrackedFileError(f"{name} is not a tracked .npz from `imitator track`: it lacks {missing}")
+    for key, (kinds, want) in _TRACKED_ARRAYS.items():
+        shape, dtype = headers[key]
+        sizes = {-1: max_frames, -2: max_samples}
+        ok = dtype.kind in kinds and len(shape) == len(want) and all(
+            (w is None and s <= 10 * max_frames) or (w in sizes and s <= sizes[w]) or s == w
+            for s, w in zip(shape, want))
+        if not ok:
+            raise TrackedFileError(f"{name}: array '{key}' is {dtype} {shape}; expected {kinds} {want} "
+                                   f"(at most {max_frames} frames and {limits.max_audio_seconds:g} s of audio)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            result = TrackResult(vertices=z["vertices"], template=z["template"], faces=z["faces"],
+                                 fps=float(z["fps"]), valid=z["valid"], detected=z["detected"], audio=z["audio"],
+                                 metadata=json.loads(str(z["metadata"])))
+    except (ValueError, OSError, json.JSONDecodeError, RecursionError) as e:
+        raise TrackedFileError(f"{name}: a tracked array could not be read ({e.__class__.__name__})") from e
+    t = len(result.vertices)
+    if not (len(result.valid) == len(result.detected) == t) or not 1 <= result.fps <= 240:
+        raise TrackedFileError(f"{name}: its arrays disagree on the number of frames, or its fps is absurd")
+    if not (np.isfinite(result.vertices).all() and np.isfinite(result.template).all()
+            and np.isfinite(result.audio).all()) or not isinstance(result.metadata, dict):
+        raise TrackedFileError(f"{name} holds NaN or infinite values, or damaged metadata")
+    return result
 
 
 def similarity_transforms(src: np.ndarray, dst: np.ndarray):
@@ -407,22 +525,23 @@ def _canonical_frame(template: np.ndarray):
     return np.stack([x, y, np.cross(x, y)]), template[_NOSE_BRIDGE].copy()
 
 
-def _extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[str]]:
+def _extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[Notice]]:
     """The audio track at 16 kHz, shifted so sample 0 plays with frame 0 and cut to the video's length."""
     from .audio import SAMPLE_RATE, AudioLimits, load_audio, rms_dbfs
 
     try:
-        audio = load_audio(path, limits=None)
+        audio = load_audio(path, check=False)
     except NoAudioStreamError:
-        return np.zeros(0, np.float32), ["no audio track: the face is tracked, but creating a style from "
-                                         "this video needs its speech; give the audio as a separate file"]
+        return np.zeros(0, np.float32), [Notice("no_audio", "no audio track: the face is tracked, but creating a "
+                                                "style from this video needs its speech")]
     shift = int(round(offset * SAMPLE_RATE))
     audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
     n = int(round(seconds * SAMPLE_RATE))
     audio = np.pad(audio[:n], (0, max(0, n - len(audio))))
     warnings = []
     if rms_dbfs(audio) < AudioLimits().silence_dbfs:
-        warnings.append(f"the audio track is silent ({rms_dbfs(audio):.0f} dBFS): creating a style needs speech")
+        warnings.append(Notice("silent_audio", f"the audio track is silent ({rms_dbfs(audio):.0f} dBFS): "
+                               "creating a style needs speech"))
     return audio.astype(np.float32), warnings
 
 
