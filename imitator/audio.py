@@ -141,9 +141,12 @@ def _decode_with_av(source, name: str, max_seconds: float | None) -> tuple[np.nd
             kind = "video" if container.streams.video else "file"
             raise NoAudioStreamError(f"{name}: this {kind} has no audio track")
         stream = streams[0]
-        rate = stream.rate or stream.codec_context.sample_rate
+        codec = stream.codec_context
+        if codec is None:  # a damaged header can leave a stream without a decoder
+            raise UnsupportedAudioError(f"{name}: the audio track has no decodable codec")
+        rate = getattr(stream, "rate", None) or codec.sample_rate
         claimed = container.duration / 1e6 if container.duration and container.duration > 0 else None
-        _check_header(name, rate, max(stream.codec_context.channels or 1, 1), claimed, max_seconds)
+        _check_header(name, rate, max(codec.channels or 1, 1), claimed, max_seconds)
         chunks, total = [], 0
         try:
             for frame in container.decode(stream):

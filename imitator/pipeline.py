@@ -17,7 +17,7 @@ import torch
 from .adapt import AdaptConfig, AdaptResult, adapt
 from .audio import AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
-from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, StyleModelMismatchError
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, StyleModelMismatchError
 from .lazy import cached_once
 from .limits import check_upload
 from .inference import audio_features
@@ -95,7 +95,10 @@ def render_video(anim: Animation, path: str | os.PathLike) -> Path:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
     else:
         frames = renderer.iter_frames(anim.vertices)
-    write_mp4(path, frames, anim.fps, anim.audio)
+    try:
+        write_mp4(path, frames, anim.fps, anim.audio)
+    except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
+        raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
 
 

@@ -337,6 +337,8 @@ def _largest_face(faces, width: int, height: int) -> tuple[np.ndarray | None, bo
 
 def _check_video_header(name: str, container, stream, limits: Limits) -> None:
     """Refuse, before decoding, what the header already says is too long, too large, or not a video."""
+    if stream.codec_context is None:  # a damaged header can leave a stream without a decoder
+        raise UnreadableVideoError(f"{name}: the video stream has no decodable codec")
     if container.format.name.endswith("_pipe") or container.format.name == "image2" or (
             stream.codec_context.name in STILL_IMAGE_CODECS and (stream.frames or 0) <= 1):
         raise UnreadableVideoError(f"{name} is a still image, not a video: a style is learned from a face "
