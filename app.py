@@ -56,6 +56,7 @@ def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
     held = f"; on held-out frames {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm "
                f"on average{held} ({fit['frames']} frames).")
+    summary += "".join(f"\n\n**Warning:** {w}" for w in fit.get("warnings", []))  # two faces, face lost ...
     preview = str(out / "tracking.png") if (out / "tracking.png").is_file() else None
     return preview, summary, gr.update(choices=style_choices(), value=style.name)
 

@@ -93,6 +93,8 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
           f"{fit.get('lip_labels', '')}")
+    for warning in fit.get("warnings", []):  # two faces, face lost, truncated file ...
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
