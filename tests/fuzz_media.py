@@ -27,23 +27,25 @@ def make_seeds(folder: Path) -> dict[str, Path]:
     import av
     import soundfile as sf
 
-    t = np.arange(16000) / 16000
+    from imitator.audio import SAMPLE_RATE
+
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) ** 2).astype(np.float32)
     seeds = {"wav": folder / "seed.wav", "mp3": folder / "seed.mp3", "mp4": folder / "seed.mp4"}
-    sf.write(seeds["wav"], tone, 16000)
-    sf.write(seeds["mp3"], tone, 16000, format="MP3")
+    sf.write(seeds["wav"], tone, SAMPLE_RATE)
+    sf.write(seeds["mp3"], tone, SAMPLE_RATE, format="MP3")
     with av.open(str(seeds["mp4"]), "w", options={"movflags": "+faststart"}) as out:
         vs = out.add_stream("libx264", rate=25)
         vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
-        aus = out.add_stream("aac", rate=16000, layout="mono")
+        aus = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
         rng = np.random.default_rng(0)
         for i in range(30):
             img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
             out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        for start in range(0, 16000 * 6 // 5, 1024):
-            af = av.AudioFrame.from_ndarray(tone[None, start % 16000:start % 16000 + 1024].copy(), format="flt",
+        for start in range(0, SAMPLE_RATE * 6 // 5, 1024):
+            af = av.AudioFrame.from_ndarray(tone[None, start % SAMPLE_RATE:start % SAMPLE_RATE + 1024].copy(), format="flt",
                                             layout="mono")
-            af.sample_rate, af.pts = 16000, start
+            af.sample_rate, af.pts = SAMPLE_RATE, start
             out.mux(aus.encode(af))
         out.mux(vs.encode(None))
         out.mux(aus.encode(None))

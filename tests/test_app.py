@@ -113,7 +113,7 @@ def test_browser_creates_a_style_and_plays_the_animation(server):
     assert "error" not in result, result
     assert "Style 'Congressman' is ready" in result["summary"]
     assert result["selectedStyle"] == "Congressman"
-    expected = len(load_audio(audio)) / 16000
+    expected = len(load_audio(audio)) / SAMPLE_RATE
     assert abs(result["videoDuration"] - expected) < 0.1, (result["videoDuration"], expected)
     assert result["playing"] is True, result["playing"]
     for name in ("animation.mp4", "animation.npz", "animation_obj.zip", "animation.glb"):
@@ -150,8 +150,10 @@ def test_unknown_style_and_bad_audio_are_specific_errors(server):
     import numpy as np
     import soundfile as sf
 
+    from imitator.audio import SAMPLE_RATE
+
     bad = tmp / "nan.wav"
-    sf.write(bad, np.full(16000, np.nan, np.float32), 16000, subtype="FLOAT")
+    sf.write(bad, np.full(SAMPLE_RATE, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
     with pytest.raises(AppError, match="NaN or infinite samples"):
         client.predict(handle_file(str(bad)), "generic (no style)", False, api_name="/animate")
 

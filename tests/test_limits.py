@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from conftest import speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.errors import (AudioTooLongError, BadSampleRateError, ImitatorError, InvalidAudioSamplesError,
                              UploadTooLargeError, VideoTooLongError)
 from imitator.limits import Limits, LimitsConfigError, check_upload
@@ -55,7 +56,7 @@ def run_capped(imports: str, call: str, budget_mb: int = 300, env: dict | None =
 
 def wav_claiming_rate(path: Path, real: np.ndarray, claimed_rate: int) -> Path:
     """A float WAV whose header lies about its sample rate (bytes 24..31: rate and byte rate)."""
-    sf.write(path, real, 16000, subtype="FLOAT")
+    sf.write(path, real, SAMPLE_RATE, subtype="FLOAT")
     data = bytearray(path.read_bytes())
     data[24:28] = claimed_rate.to_bytes(4, "little")
     data[28:32] = (claimed_rate * 4).to_bytes(4, "little")
@@ -65,7 +66,7 @@ def wav_claiming_rate(path: Path, real: np.ndarray, claimed_rate: int) -> Path:
 
 # --- item 1: memory before the length check ------------------------------------------------------------
 def test_wav_claiming_1_hz_is_refused_before_resampling(tmp_path):
-    """Was: about 6 GB and 20 s to "resample" 16000 samples from 1 Hz, then AudioTooLongError."""
+    """Was: about 6 GB and 20 s to "resample" 16,000 samples from 1 Hz, then AudioTooLongError."""
     path = wav_claiming_rate(tmp_path / "one_hz.wav", speechlike(1.0), 1)
     out = run_capped("from imitator.audio import load_audio", f"load_audio({str(path)!r})", budget_mb=300)
     assert out["result"] == "BadSampleRateError", out
@@ -74,8 +75,8 @@ def test_wav_claiming_1_hz_is_refused_before_resampling(tmp_path):
 def test_hour_long_silent_flac_is_refused_from_its_header(tmp_path):
     """Was: 2.2 GB for a 0.67 MB one-hour FLAC before AudioTooLongError."""
     path = tmp_path / "hour.flac"
-    with sf.SoundFile(path, "w", 16000, 1, format="FLAC") as f:
-        block = np.zeros(16000 * 60, np.float32)
+    with sf.SoundFile(path, "w", SAMPLE_RATE, 1, format="FLAC") as f:
+        block = np.zeros(SAMPLE_RATE * 60, np.float32)
         for _ in range(60):
             f.write(block)
     assert path.stat().st_size < 2 * 2**20
@@ -96,7 +97,7 @@ def _npz_claiming(path: Path, frames: int) -> Path:
                 left -= len(block)
         for name, arr in (("template", np.zeros((468, 3), np.float32)), ("faces", np.zeros((10, 3), np.int32)),
                           ("fps", np.float32(30)), ("valid", np.ones(frames, bool)),
-                          ("detected", np.ones(frames, bool)), ("audio", np.zeros(16000, np.float32)),
+                          ("detected", np.ones(frames, bool)), ("audio", np.zeros(SAMPLE_RATE, np.float32)),
                           ("metadata", np.array("{}"))):
             with z.open(f"{name}.npy", "w") as f:
                 np.lib.format.write_array(f, np.asarray(arr))
@@ -138,7 +139,7 @@ def test_audio_cap_from_environment_each_with_its_own_error(tmp_path, monkeypatc
     from imitator.audio import load_audio
 
     path = tmp_path / "three.wav"
-    sf.write(path, speechlike(3.0), 16000)
+    sf.write(path, speechlike(3.0), SAMPLE_RATE)
     monkeypatch.setenv("IMITATOR_MAX_AUDIO_SECONDS", "2")
     with pytest.raises(AudioTooLongError, match="IMITATOR_MAX_AUDIO_SECONDS"):
         load_audio(path)
@@ -196,7 +197,7 @@ def test_non_finite_or_absurd_samples_are_refused(tmp_path, value, message):
     audio = speechlike(1.0)
     audio[5000:5100] = value
     path = tmp_path / "bad.wav"
-    sf.write(path, audio, 16000, subtype="FLOAT")
+    sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
     with pytest.raises(InvalidAudioSamplesError, match=message):
         load_audio(path)
     from imitator.audio import check_audio
@@ -212,7 +213,7 @@ def test_cli_animate_nan_audio_exits_with_a_message(tmp_path):
     audio = speechlike(1.0)
     audio[::7] = np.nan
     path = tmp_path / "nan.wav"
-    sf.write(path, audio, 16000, subtype="FLOAT")
+    sf.write(path, audio, SAMPLE_RATE, subtype="FLOAT")
     out = subprocess.run([sys.executable, "-m", "imitator", "animate", str(path), "--npz", str(tmp_path / "o.npz")],
                          capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
@@ -317,10 +318,10 @@ def test_wav_header_claiming_more_than_it_has_is_not_an_error(tmp_path):
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(16000)
+        w.setframerate(SAMPLE_RATE)
         w.writeframes((speechlike(1.0) * 20000).astype("<i2").tobytes())
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     from imitator.audio import load_audio
 
-    assert 0.3 < len(load_audio(path)) / 16000 < 0.6
+    assert 0.3 < len(load_audio(path)) / SAMPLE_RATE < 0.6
