@@ -158,7 +158,8 @@ def _decode_with_av(source, name: str, max_seconds: float | None) -> tuple[np.nd
                 _check_decoded_length(name, total, rate, max_seconds)  # the header may have lied
         except (av.error.FFmpegError, ValueError) as e:
             if not chunks:
-                raise UnsupportedAudioError(f"{name}: the audio track could not be decoded ({e.__class__.__name__})") from e
+                raise UnsupportedAudioError(
+                    f"{name}: the audio track could not be decoded ({e.__class__.__name__})") from e
             # A damaged tail: keep what decoded (callers learn of truncation from the length they get).
         if len({c.shape[0] for c in chunks}) > 1:
             raise UnsupportedAudioError(f"{name}: the audio track changes its channel count mid-stream")

@@ -43,8 +43,8 @@ def make_seeds(folder: Path) -> dict[str, Path]:
             img = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
             out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
         for start in range(0, SAMPLE_RATE * 6 // 5, 1024):
-            af = av.AudioFrame.from_ndarray(tone[None, start % SAMPLE_RATE:start % SAMPLE_RATE + 1024].copy(), format="flt",
-                                            layout="mono")
+            chunk = tone[None, start % SAMPLE_RATE:start % SAMPLE_RATE + 1024].copy()
+            af = av.AudioFrame.from_ndarray(chunk, format="flt", layout="mono")
             af.sample_rate, af.pts = SAMPLE_RATE, start
             out.mux(aus.encode(af))
         out.mux(vs.encode(None))
