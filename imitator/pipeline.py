@@ -144,6 +144,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
     owner: whose style folder it is saved in (the app's session token; None: the local user's).
     What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"]."""
+    from .align import language_warning, transcribe_scored
     from .lips import label_reference
     from .tracking import TrackResult, save_preview, track_video
 
@@ -177,6 +178,9 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note = None, "lip-contact term off"
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
+        if not transcript.strip():
+            transcript, score = transcribe_scored(audio)
+            warnings += [w for w in [language_warning(score)] if w]
         lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note

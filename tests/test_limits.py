@@ -325,3 +325,17 @@ def test_wav_header_claiming_more_than_it_has_is_not_an_error(tmp_path):
     from imitator.audio import load_audio
 
     assert 0.3 < len(load_audio(path)) / SAMPLE_RATE < 0.6
+
+
+def test_non_english_speech_is_a_warning():
+    """Issue 15 item 10 / brief: warn when the speech is probably not English (the encoder and the lip
+    labels assume English). Whisper tiny.en's confidence separates the shared German and English clips."""
+    pytest.importorskip("faster_whisper")
+    from conftest import shared_file
+    from imitator.align import language_warning, transcribe_scored
+    from imitator.audio import load_audio
+
+    _, german = transcribe_scored(load_audio(shared_file("audio", "german1.wav")))
+    _, english = transcribe_scored(load_audio(shared_file("audio", "jfk.flac")))
+    assert "does not sound like English" in language_warning(german)
+    assert language_warning(english) is None and language_warning(None) is None
