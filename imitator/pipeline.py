@@ -164,11 +164,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     if preview is not None and tracked.preview is not None:
         save_preview(tracked, preview)
     vertices, audio = _longest_valid_run(tracked)
-    warnings = [str(w) for w in tracked.warnings]
-    if len(vertices) < 0.8 * int(np.sum(tracked.valid)):
-        warnings.append(f"the face was lost mid-video: only the longest unbroken stretch, "
-                        f"{len(vertices) / tracked.fps:.1f} s of {np.sum(tracked.valid) / tracked.fps:.1f} s "
-                        "with a face, is used")
+    warnings = [str(w) for w in tracked.warnings] + [w for w in [_stretch_warning(tracked, len(vertices))] if w]
     total = config.stage1_steps + (config.stage2_steps if config.stages == "both" else 0)
     offset = {"stage 1": 0, "stage 2": config.stage1_steps, "basis only": 0}
 
@@ -210,6 +206,15 @@ def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
     per_frame = 16000 / tracked.fps
     audio = tracked.audio[int(first * per_frame): int((first + length) * per_frame)]
     return tracked.vertices[first:first + length], audio
+
+
+def _stretch_warning(tracked, n_used: int) -> str | None:
+    """Say so when the face was lost mid-video and the longest stretch is much less than all there was."""
+    n_valid = int(np.sum(tracked.valid))
+    if n_used >= 0.8 * n_valid:
+        return None
+    return (f"the face was lost mid-video: only the longest unbroken stretch, {n_used / tracked.fps:.1f} s of "
+            f"{n_valid / tracked.fps:.1f} s with a face, is used")
 
 
 def _file_hash(path: Path) -> str:

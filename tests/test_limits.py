@@ -287,7 +287,8 @@ print("errors", errors, "distinct", len({id(o) for o in out}))
 
 
 # --- item 10: silent wrong answers become warnings ------------------------------------------------------
-def test_face_lost_mid_video_is_a_warning_of_create_style(monkeypatch):
+def test_face_lost_mid_video_is_a_warning_of_create_style():
+    """Was: a face lost mid-video silently shrank the reference to its longest stretch."""
     from imitator import pipeline
     from imitator.tracking import Notice, TrackResult
 
@@ -299,6 +300,8 @@ def test_face_lost_mid_video_is_a_warning_of_create_style(monkeypatch):
                           audio=speechlike(10.0), metadata={"warnings": [{"code": "face_lost", "message": "gap"}]})
     vertices, _ = pipeline._longest_valid_run(tracked)
     assert len(vertices) == 140
+    assert "only the longest unbroken stretch, 4.7 s of 8.0 s" in pipeline._stretch_warning(tracked, len(vertices))
+    assert pipeline._stretch_warning(tracked, 230) is None
     assert tracked.warnings == [Notice("face_lost", "gap")]
 
 
