@@ -172,5 +172,5 @@ def test_outputs_are_cleaned_and_uploads_capped(server):
     big = tmp / "big.wav"
     with open(big, "wb") as f:
         f.truncate(40 * 2**20)  # over the server's IMITATOR_MAX_UPLOAD_MB=30
-    with pytest.raises(Exception, match="exceeds the maximum file size|413|[Mm]aximum allowed size"):  # Gradio refuses it
+    with pytest.raises(Exception, match="exceeds the maximum file size|413|[Mm]aximum allowed size"):
         client.predict(handle_file(str(big)), "generic (no style)", False, api_name="/animate")
