@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -37,7 +37,6 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
-    warnings: list = field(default_factory=list)  # tracking.Notice: what the user should know
 
 
 def default_model(path: str | None = None) -> Imitator:
@@ -49,6 +48,9 @@ def default_model(path: str | None = None) -> Imitator:
 @cached_once
 def _load_model_once(path: str | None) -> Imitator:
     return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
+
+
+default_model.cache_clear = _load_model_once.cache_clear  # type: ignore[attr-defined] (tests)
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
