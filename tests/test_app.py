@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from imitator.audio import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -149,8 +150,6 @@ def test_unknown_style_and_bad_audio_are_specific_errors(server):
                        api_name="/animate")
     import numpy as np
     import soundfile as sf
-
-    from imitator.audio import SAMPLE_RATE
 
     bad = tmp / "nan.wav"
     sf.write(bad, np.full(SAMPLE_RATE, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
