@@ -14,16 +14,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, AdaptResult, adapt
-from .audio import AudioLimits, check_audio, load_audio
+from .adapt import AdaptConfig, adapt
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
-from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, StyleModelMismatchError
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError
+from .inference import features
 from .lazy import cached_once
 from .limits import check_upload
-from .inference import audio_features
 from .model import Imitator
-from .style_store import check_name, check_style, load_style, save_style
-from .styles import Style, StyleMeta
+from .style_store import check_name, load_style, save_style
+from .styles import Style
 from .topology import get_topology
 
 Progress = Callable[[float, str], None]
@@ -40,14 +40,14 @@ class Animation:
 
 
 def default_model(path: str | None = None) -> Imitator:
-    """Loaded once per process (the app and the CLI call this for every request; concurrent first calls
-    share one load), on the GPU if any. Default: $IMITATOR_MODEL if set, else the bundled model."""
-    return _load_model_once(path or os.environ.get("IMITATOR_MODEL") or None)
+    """load_model(path), loaded once per process: the app and the CLI call this for every request, and
+    concurrent first calls share one load. None: $IMITATOR_MODEL if set, else the bundled model."""
+    return _load_model_once(path if path is not None else os.environ.get("IMITATOR_MODEL") or None)
 
 
 @cached_once
 def _load_model_once(path: str | None) -> Imitator:
-    return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
+    return load_model(path)
 
 
 default_model.cache_clear = _load_model_once.cache_clear  # type: ignore[attr-defined] (tests)
@@ -72,14 +72,18 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
-        st = style if isinstance(style, Style) else load_style(style, model_id=getattr(model, "model_id", None),
+        st = style if isinstance(style, Style) else load_style(style, model_id=model.model_id or None,
                                                                  user_dir=user_dir, owner=owner)
-        vector, basis, template = apply_style(model, st)
+        vector, basis, template = st.apply(model)
         label = st.name
     with torch.inference_mode():
-        visemes = model.viseme_decoder(audio_features(model, audio))
-        verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
-        generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
+        feats = features(model, audio)
+        visemes = model.visemes(feats, vector)
+        verts = model.motion(visemes, vector, template, basis)[0].cpu().numpy()
+        generic = None
+        if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
+            generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
+            generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
     if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
         raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
                                "the style or the model checkpoint is damaged")
@@ -102,36 +106,6 @@ def render_video(anim: Animation, path: str | os.PathLike) -> Path:
     except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
         raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
-
-
-def apply_style(model: Imitator, style: Style):
-    """A style file -> (style vector, deformation basis, template) for Imitator.decode_motion."""
-    check_style(style)
-    device = model.template.device
-    if style.template.shape != (model.cfg.n_vertices, 3):
-        raise StyleModelMismatchError(f"style {style.name!r} has {style.template.shape[0]} vertices; "
-                                      f"the model has {model.cfg.n_vertices}")
-    if style.vector.shape != (model.cfg.d_model,):
-        raise StyleModelMismatchError(f"style {style.name!r} has a {tuple(style.vector.shape)} style vector; "
-                                      f"the model needs ({model.cfg.d_model},)")
-    basis = None
-    if style.basis_weight_delta is not None:
-        basis = torch.nn.Linear(model.cfg.d_model, 3 * model.cfg.n_vertices).to(device)
-        generic = model.motion_decoder.basis
-        with torch.no_grad():
-            basis.weight.copy_(generic.weight + style.basis_weight_delta.to(device))
-            basis.bias.copy_(generic.bias + style.basis_bias_delta.to(device))
-    return style.vector.to(device)[None], basis, style.template.to(device)
-
-
-def style_from_adaptation(model: Imitator, result: AdaptResult, name: str, description: str = "",
-                          source: str = "") -> Style:
-    generic = model.motion_decoder.basis
-    meta = StyleMeta(name=name, description=description, source=source,
-                     model_id=getattr(model, "model_id", ""), fit=result.fit)
-    return Style(meta, result.template.cpu(), result.style.cpu(),
-                 (result.basis.weight - generic.weight).detach().cpu(),
-                 (result.basis.bias - generic.bias).detach().cpu())
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
@@ -184,7 +158,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     result.fit["lip_labels"] = lip_note
     result.fit["warnings"] = warnings
     source = f"{path.name} sha256:{_file_hash(path)}"
-    style = style_from_adaptation(model, result, name, description, source)
+    style = Style.from_adaptation(model, result, name, description, source)
     if save:
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
@@ -205,7 +179,7 @@ def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
     if length < tracked.fps:  # under a second of usable face
         raise ImitatorError(f"the face was tracked for only {length / tracked.fps:.1f} s in a row; "
                             "at least 1 s is needed to learn a style")
-    per_frame = 16000 / tracked.fps
+    per_frame = SAMPLE_RATE / tracked.fps
     audio = tracked.audio[int(first * per_frame): int((first + length) * per_frame)]
     return tracked.vertices[first:first + length], audio
 

@@ -306,13 +306,14 @@ def test_face_lost_mid_video_is_a_warning_of_create_style():
 
 
 def test_truncated_video_is_a_warning(tmp_path):
-    from imitator.tracking import _detect, TrackConfig
+    from imitator.tracking import TrackConfig
+    from imitator.tracking.decode import detect
 
     path = _tiny_video(tmp_path / "whole.mp4", seconds=4.0, size=96)
     data = path.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])  # fast-start: the header (moov) first, so half the frames decode
-    det = _detect(cut, TrackConfig(), lambda f, m: None, Limits())
+    det = detect(cut, TrackConfig(), lambda f, m: None, Limits())
     assert [w.code for w in det.warnings] == ["truncated"], det.warnings
 
 

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from conftest import shared_file, speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.adapt import AdaptConfig
 from imitator.checkpoint import load_model, save_model
-from imitator.errors import NoAudioStreamError, SilentAudioError
+from imitator.errors import NoAudioStreamError, SilentAudioError, StyleModelMismatchError, StyleNotFoundError
 from imitator.model import Imitator, ModelConfig
 from imitator.pipeline import animate, create_style
-from imitator.errors import StyleModelMismatchError, StyleNotFoundError
 from imitator.style_store import list_styles
 
 FAST = AdaptConfig(stage1_steps=40, stage2_steps=40)
@@ -69,7 +69,7 @@ def test_unknown_style(model, tmp_path):
 
 def test_silent_speech_is_refused(model):
     with pytest.raises(SilentAudioError):
-        animate(np.zeros(16000, np.float32), model=model)
+        animate(np.zeros(SAMPLE_RATE, np.float32), model=model)
 
 
 def test_video_without_audio_cannot_make_a_style(model, tmp_path):
