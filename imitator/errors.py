@@ -55,3 +55,8 @@ class NoFaceError(VideoError):
 
 class FaceLostError(VideoError):
     """A face was found, but in too few frames to use."""
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+class RenderError(ImitatorError, RuntimeError):
+    """Offscreen OpenGL could not start on this machine; the message says what to install."""

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import FaceLostError, NoAudioStreamError, NoFaceError, UnreadableVideoError, VideoTooShortError
+from .texture import frame_score
 from .topology import MEDIAPIPE_468, lip_distance
 
 Progress = Callable[[float, str], None]
@@ -56,6 +57,7 @@ class TrackResult:
     audio: np.ndarray         # (N,) float32 mono 16 kHz, sample 0 at frame 0; empty without an audio track
     metadata: dict = field(default_factory=dict)
     preview: PreviewFrame | None = None  # one video frame with its landmarks; not saved
+    texture_frame: PreviewFrame | None = None  # the frame for the face texture (478 landmarks); not saved
 
     @property
     def warnings(self) -> list[str]:
@@ -82,7 +84,7 @@ class TrackResult:
 @dataclass
 class PreviewFrame:
     image: np.ndarray         # (H, W, 3) uint8 RGB, upright
-    pixels: np.ndarray        # (468, 2) landmark positions in `image` pixels
+    pixels: np.ndarray        # (468, 2) landmark positions in `image` pixels ((478, 2) with the irises)
     frame_index: int          # index into TrackResult.vertices
 
 
@@ -95,6 +97,7 @@ class _Detections:
     source: dict              # what we learned about the file
     audio_offset: float       # audio start minus first video frame, seconds
     preview: tuple[np.ndarray, np.ndarray, float] | None  # (image, (468, 2) pixels, time) of one frame
+    texture_frame: tuple[np.ndarray, np.ndarray, float] | None = None  # (image, (478, 2) pixels, time)
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
@@ -149,14 +152,13 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "audio_offset_s": float(det.audio_offset),
         "config": asdict(config), "warnings": warnings,
     }
-    preview = None
-    if det.preview is not None:
-        image, pixels, time = det.preview
-        preview = PreviewFrame(image, pixels, int(np.clip(round(time * config.fps), 0, n_out - 1)))
+    preview, texture_frame = [
+        None if found is None else PreviewFrame(found[0], found[1], int(np.clip(round(found[2] * config.fps), 0, n_out - 1)))
+        for found in (det.preview, det.texture_frame)]
     progress(1.0, "done")
     return TrackResult(vertices=vertices.astype(np.float32), template=template.astype(np.float32),
                        faces=MEDIAPIPE_468.faces, fps=float(config.fps), valid=valid, detected=detected,
-                       audio=audio, metadata=metadata, preview=preview)
+                       audio=audio, metadata=metadata, preview=preview, texture_frame=texture_frame)
 
 
 def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
@@ -187,6 +189,7 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
 
         times, landmarks, found = [], [], []
         preview, best, seen = None, -np.inf, {"decoded": 0}
+        texture_frame, best_texture = None, -np.inf
         try:
             # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
             # closing(): on an error here the thread stops before the container closes under it.
@@ -200,6 +203,8 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
                     score = -abs(t - 0.5 * (expected or n_decoded) / rate)  # the preview shows the middle frame
                     if lm is not None and score > best:
                         best, preview = score, (image, lm[:468, :2].copy(), t)
+                    if lm is not None and (texture_score := frame_score(image, lm)) > best_texture:
+                        best_texture, texture_frame = texture_score, (image, lm[:, :2].copy(), t)
                     if expected and len(times) % 10 == 0:
                         progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
         except av.error.FFmpegError as e:
@@ -215,7 +220,7 @@ def _detect(path, config: TrackConfig, progress: Progress) -> _Detections:
     return _Detections(times=np.asarray(times), landmarks=np.stack(landmarks), found=np.asarray(found),
                        duration=float(span + frame_time), source=source,
                        audio_offset=(audio_start - seen["first"]) if audio_start is not None else 0.0,
-                       preview=preview)
+                       preview=preview, texture_frame=texture_frame)
 
 
 def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: dict):

@@ -1,0 +1,7 @@
+#version 330
+// A full-screen triangle, drawn before the mesh.
+out vec2 uv;
+void main() {
+    uv = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+    gl_Position = vec4(uv * 2.0 - 1.0, 0.0, 1.0);
+}
