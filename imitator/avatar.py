@@ -65,7 +65,9 @@ class Avatar:
         if topology is None:
             faces = np.asarray(faces, np.int32)
             n = int(faces.max()) + 1
-            colors = np.tile(np.float32([1, 1, 1, 0]), (n, 1))
+            from .texture import SKIN
+
+            colors = np.tile(np.float32([*SKIN, 0]), (n, 1))  # no layout to texture: plain skin
             return cls(None, options, faces, mesh_edges(faces), np.zeros((n, 2), np.float32), colors, {}, n)
         from .texture import face_uv
 

@@ -110,6 +110,17 @@ def face_texture(image: np.ndarray, pixels: np.ndarray, size: int = TEXTURE_SIZE
     return even_lighting(warped, r.inside, even_light)
 
 
+def texture_of(tracked) -> "torch.Tensor | None":
+    """The face texture of a tracking result (imitator.tracking.TrackResult) as a uint8 tensor for a style,
+    or None when it has no texture frame (a result loaded from .npz keeps no video frames)."""
+    import torch
+
+    frame = getattr(tracked, "texture_frame", None)
+    if frame is None:
+        return None
+    return torch.from_numpy(face_texture(frame.image, frame.pixels))
+
+
 def _extend_outward(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """Fill the texels outside `known` with the value of the nearest known texel."""
     from scipy.ndimage import distance_transform_edt
@@ -214,25 +225,17 @@ def neutral_texture(size: int = TEXTURE_SIZE) -> np.ndarray:
     return np.clip(base * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
-# --- what the exports add around the face --------------------------------------------------------------------
-# Exports draw everything with one material, so the mouth's inside and the teeth take their colour from
-# small flat patches painted into the texture's corners, away from the face.
-PATCHES = {"mouth": ((0.01, 0.01), (0.20, 0.07, 0.07)), "mouth_back": ((0.05, 0.01), (0.08, 0.03, 0.03)),
-           "teeth": ((0.09, 0.01), (0.93, 0.90, 0.82)), "teeth_root": ((0.13, 0.01), (0.72, 0.66, 0.58))}
-_PATCH = 0.03
+# --- what the exports add to the texture ----------------------------------------------------------------
+# Exports draw everything with one textured material; parts with a flat colour (the mouth's inside, the
+# teeth) point their texture coordinates at a small white square in the top-left corner, which is never
+# face, and carry their colour as a vertex colour that multiplies the texture (glTF's COLOR_0).
+WHITE_UV = (0.02, 0.02)
+_WHITE_SIDE = 0.03
 
 
-def patch_uv(name: str) -> tuple[float, float]:
-    """The centre of a flat colour patch (see `with_patches`)."""
-    (u, v), _ = PATCHES[name]
-    return u + _PATCH / 2, v + _PATCH / 2
-
-
-def with_patches(texture: np.ndarray) -> np.ndarray:
-    """A copy of `texture` with the flat colour patches painted in (the top-left corner is never face)."""
-    out = texture.copy()
+def with_white_patch(texture: np.ndarray) -> np.ndarray:
+    """A copy of `texture` with the white square at WHITE_UV painted in."""
+    out = np.array(texture, copy=True)
     size = out.shape[0]
-    for (u, v), color in PATCHES.values():
-        out[int(v * size):int((v + _PATCH) * size) + 1, int(u * size):int((u + _PATCH) * size) + 1] = \
-            np.round(np.asarray(color) * 255).astype(np.uint8)
+    out[:int(_WHITE_SIDE * size) + 1, :int(_WHITE_SIDE * size) + 1] = 255
     return out

@@ -224,7 +224,7 @@ class Renderer:
         colors = avatar.colors.copy()
         shade = (1 - o.occlusion * hollow)[:, None]
         if albedo is None:
-            colors[:V, :3] = shade
+            colors[:V, :3] *= shade
         else:
             colors[:V, :3] = albedo * shade
             colors[:V, 3] = 0.0
