@@ -187,7 +187,7 @@ def _teeth(vertices: np.ndarray, rest: np.ndarray, t: Topology, o: AvatarOptions
     x = np.linspace(-0.5, 0.5, k) * 0.95 * width + corners[:, 0].mean()
     arch = 9.0 * ((x - x.mean()) / (0.5 * width)) ** 2       # the rows curve back toward the molars
     front = min(upper_mid[2], lower_mid[2]) - o.teeth_gap_mm - 2.0
-    edge_y = upper_mid[1] - 1.0
+    edge_y = upper_mid[1] - 0.5
     upper = np.stack([np.r_[x, x], np.r_[np.full(k, edge_y), np.full(k, edge_y + 9.0)],
                       np.r_[front - arch, front - arch - 1.5]], -1)
     lower = np.stack([np.r_[x, x], np.r_[np.full(k, edge_y + 2.0), np.full(k, edge_y - 7.0)],

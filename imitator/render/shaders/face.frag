@@ -34,8 +34,12 @@ void main() {
     // The same lights seen head-on: what a face-on surface gets; flat light is this, everywhere.
     vec3 head_on = vec3(1.00, 0.93, 0.84) * 1.9 * wrapped(vec3(0.0, 0.0, 1.0), key_dir, 0.3)
                  + vec3(0.72, 0.80, 1.00) * 0.38 * wrapped(vec3(0.0, 0.0, 1.0), fill_dir, 0.5);
+    // A photo is already exposed: scale the lights so that a face-on surface shows it as it was taken,
+    // then blend toward flat light (shape from the normal's facing only) by texture_flatness.
+    float exposure = 1.0 / dot(head_on + vec3(0.135, 0.13, 0.145), vec3(0.2126, 0.7152, 0.0722));
+    light = mix(light, light * exposure, textured);
     float flat_share = texture_flatness * textured;
-    light = mix(light, 0.8 * head_on * (0.55 + 0.45 * max(n.z, 0.0)) + ambient, flat_share);
+    light = mix(light, vec3(0.8 + 0.2 * max(n.z, 0.0)), flat_share);
     light *= 1.0 - 0.35 * interior;              // the lips and cheeks shade the inside of the mouth
     vec3 color = albedo * light;
 
@@ -52,6 +56,6 @@ void main() {
     color += vec3(0.55, 0.62, 0.75) * 0.45 * rim * (0.6 + 0.4 * n.y) * outside;
 
     color *= mix(1.0, 0.3, inside);                // the back of the mesh, seen through an opening
-    color = color / (1.0 + 0.25 * color);          // soft shoulder instead of clipping highlights
+    color = mix(color / (1.0 + 0.25 * color), min(color, vec3(1.0)), textured);  // soft shoulder (not on photos)
     f_color = vec4(to_srgb(color), 1.0);
 }
