@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from imitator.pipeline import animate, with_blinks
+from imitator.pipeline import animate
 from imitator.render import RenderOptions, Renderer
 from imitator.styles import load_style
 from imitator.topology import lip_distance
@@ -56,12 +56,13 @@ def main() -> None:
     from imitator.tracking import track_video
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     with Renderer(RenderOptions(width=PANEL, height=PANEL)) as renderer:
         for video in args.videos:
             name = Path(video).stem
             frame = track_video(video).texture_frame
             style = load_style(name)
-            anim = with_blinks(animate(args.speech, style=style), )
+            anim = animate(args.speech, style=style)
             k = speaking_frame(anim)
             camera = renderer.camera(anim.vertices)
             panels = [face_crop(frame.image, frame.pixels),
