@@ -11,10 +11,14 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     v = np.asarray(vertices, dtype=np.float32)
     a, b, c = v[..., faces[:, 0], :], v[..., faces[:, 1], :], v[..., faces[:, 2], :]
     face_n = np.cross(b - a, c - a)  # length = 2 x area, so big triangles count more
-    n = np.zeros_like(v)
-    for corner in range(3):
-        np.add.at(n, (..., faces[:, corner], slice(None)), face_n)
-    return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+    if v.ndim == 2:  # one mesh (the renderer, every frame): bincount is several times faster than add.at
+        corners = faces.T.ravel()
+        n = np.stack([np.bincount(corners, np.tile(face_n[:, k], 3), len(v)) for k in range(3)], -1)
+    else:
+        n = np.zeros_like(v)
+        for corner in range(3):
+            np.add.at(n, (..., faces[:, corner], slice(None)), face_n)
+    return (n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def cavity(vertices: np.ndarray, normals: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -26,10 +30,9 @@ def cavity(vertices: np.ndarray, normals: np.ndarray, edges: np.ndarray) -> np.n
 
 def neighbour_mean(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """(V, C) -> (V, C): each vertex's mean over the vertices it shares an edge with."""
-    total = np.zeros_like(values)
-    np.add.at(total, edges[:, 0], values[edges[:, 1]])
-    np.add.at(total, edges[:, 1], values[edges[:, 0]])
-    return total / np.maximum(np.bincount(edges.ravel(), minlength=len(values)), 1)[:, None]
+    ends, starts = edges.ravel(), edges[:, ::-1].ravel()   # each edge both ways
+    total = np.stack([np.bincount(ends, values[starts, k], len(values)) for k in range(values.shape[1])], -1)
+    return (total / np.maximum(np.bincount(ends, minlength=len(values)), 1)[:, None]).astype(values.dtype)
 
 
 def mesh_edges(faces: np.ndarray) -> np.ndarray:

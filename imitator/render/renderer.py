@@ -205,11 +205,10 @@ class Renderer:
             if self._texture is not None:
                 self._texture.release()
             self._texture = ctx.texture((w, h), 3)
-            self._texture.filter = (ctx.LINEAR_MIPMAP_LINEAR, ctx.LINEAR)
+            self._texture.filter = (ctx.LINEAR, ctx.LINEAR)  # no mipmaps: the face is drawn near the texture's size
             self._texture.repeat_x = self._texture.repeat_y = False
         # Rows go up in the order of the image (top first): uv (0, 0) is the top-left, as in glTF.
         self._texture.write(np.ascontiguousarray(texture).tobytes())
-        self._texture.build_mipmaps()
         self._texture.use(0)
         self._texture_source = texture
 
@@ -237,10 +236,12 @@ class Renderer:
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
             self._msaa.use()
             ctx.clear(depth=1.0)
-            ctx.disable(ctx.DEPTH_TEST | ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
-            self._background_vao.render(vertices=3)
+            ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
             ctx.enable(ctx.DEPTH_TEST)
+            ctx.depth_func = "<"
             self._vao.render()
+            ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
+            self._background_vao.render(vertices=3)
             ctx.copy_framebuffer(self._resolved, self._msaa)
             data = self._resolved.read(components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 3)[::-1].copy()  # GL rows run bottom-up
