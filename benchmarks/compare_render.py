@@ -1,6 +1,6 @@
 """Render speed of this checkout against another checkout's renderer, measured in one process, alternating.
 
-    python benchmarks/compare_render.py OTHER_PACKAGE_PARENT [--rounds 15] [--frames 30]
+    python -m benchmarks.compare_render OTHER_PACKAGE_PARENT [--rounds 15] [--frames 30]
 
 OTHER_PACKAGE_PARENT holds a copy of another version of the package renamed `imitator_base` (e.g. from
 `git archive 286e236 imitator | tar -x` then `mv imitator imitator_base`). On a shared, loaded machine two
@@ -23,7 +23,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30)
     args = ap.parse_args()
     sys.path.insert(0, args.other)
-    from speed_render import demo_sequences
+    from benchmarks.speed_render import demo_sequences
 
     _, personal = demo_sequences(args.frames / 30)
     renderers = {name: importlib.import_module(f"{name}.render").Renderer() for name in ("imitator_base", "imitator")}

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from imitator.pipeline import animate
 from imitator.render import RenderOptions, Renderer
-from imitator.styles import load_style
+from imitator.style_store import load_style
 from imitator.topology import lip_distance
 
 PANEL = 320

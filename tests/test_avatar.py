@@ -9,7 +9,8 @@ import torch
 from imitator.avatar import Avatar, AvatarOptions
 from imitator.data.faces import load_faces
 from imitator.render import RenderOptions, Renderer
-from imitator.styles import Style, StyleMeta, load_style, save_style
+from imitator.style_store import load_style, save_style
+from imitator.styles import Style, StyleMeta
 from imitator.texture import IRIS_CENTRES, TEXTURE_SIZE, even_lighting, face_texture, face_uv, neutral_texture
 from imitator.topology import MEDIAPIPE_468 as MP, lip_distance
 
