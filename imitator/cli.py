@@ -87,7 +87,7 @@ def _model(args: argparse.Namespace):
 
 
 def _cmd_create_style(args: argparse.Namespace) -> None:
-    from .pipeline import create_style
+    from .pipeline import create_style, picture_note
 
     bar, progress = _percent_bar("create-style")
     with bar:
@@ -97,6 +97,7 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
           f"{fit.get('lip_labels', '')}")
+    print(picture_note(style))
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
@@ -124,20 +125,16 @@ def _cmd_animate(args: argparse.Namespace) -> None:
     if not (args.npz or args.out or args.glb or args.obj_zip):
         raise UsageError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
     anim = animate(args.audio, style=args.style, model=_model(args), compare_generic=args.side_by_side)
-    from . import export
+    from .pipeline import export_animation, render_video
 
-    if args.npz:
-        export.save_npz(args.npz, anim.vertices, anim.faces, anim.fps)
-    if args.obj_zip:
-        export.save_obj_zip(args.obj_zip, anim.vertices, anim.faces, anim.fps)
-    if args.glb:
-        export.save_glb(args.glb, anim.vertices, anim.faces, anim.fps)
+    # Blinks: in the video unless --no-blinks; in the exported meshes only with --blinks.
+    notes = export_animation(anim, npz=args.npz, glb=args.glb, obj_zip=args.obj_zip, blinks=bool(args.blinks))
     if args.out:
-        from .pipeline import render_video
-
-        render_video(anim, args.out)
+        render_video(anim, args.out, blinks=args.blinks is not False)
     print(f"{len(anim.vertices)} frames at {anim.fps:g} fps in style {anim.style!r}: "
           + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
+    for note in notes:
+        print(f"note: {note}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -207,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preview", default=None, help="also write a PNG: the mesh over a frame, the lip distance")
     tr.set_defaults(func=_cmd_track)
 
-    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound")
+    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound; "
+                        "the style keeps a picture of the face (deleted with the style)")
     cs.add_argument("video", nargs="?", help="video of one person talking (about 5 s or more, with audio)")
     cs.add_argument("--from-tracked", default=None, help="a .npz from `imitator track` instead of a video")
     cs.add_argument("--name", required=True, help="name of the new style")
@@ -230,9 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--style", default=None, help="style name (see `imitator styles`); default: generic")
     an.add_argument("--out", default=None, help="mp4 video to write (rendered face with the speech)")
     an.add_argument("--npz", default=None, help="NPZ to write: vertices (T, V, 3) mm, faces, fps")
-    an.add_argument("--glb", default=None, help="GLB to write (animation as morph targets)")
-    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame")
+    an.add_argument("--glb", default=None, help="GLB to write: the textured face, every frame as a morph target")
+    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame, with the face texture (MTL + PNG)")
     an.add_argument("--side-by-side", action="store_true", help="video: generic | styled side by side")
+    an.add_argument("--blinks", action=argparse.BooleanOptionalAction, default=None,
+                    help="eye blinks: by default in the video and not in exported meshes; --blinks adds them to "
+                         "the exports too, --no-blinks leaves them out of the video too")
     an.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     an.set_defaults(func=_cmd_animate)
 
