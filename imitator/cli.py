@@ -74,7 +74,8 @@ def _cmd_build_dataset(args: argparse.Namespace) -> None:
             bar.update(done - bar.n)
 
         report = build_dataset(args.videos, args.out, args.split_file, args.val_fraction, args.test_fraction,
-                               args.seed, args.transcripts, args.workers, args.redo, progress=progress)
+                               args.seed, args.transcripts, args.workers, args.redo, args.max_per_person,
+                               progress=progress)
     print(report.summary())
     print(f"report: {args.out}/report.md")
 
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--seed", type=int, default=0, help="shuffles the people for the fractions")
     bd.add_argument("--transcripts", default=None, help="TSV: video path<TAB>transcript (else .txt beside, else Whisper)")
     bd.add_argument("--workers", type=int, default=1, help="clips processed in parallel (processes)")
+    bd.add_argument("--max-per-person", type=int, default=None,
+                    help="at most this many clips of one person (evenly spread over its file names)")
     bd.add_argument("--redo", action="store_true", help="recompute every clip from its cached tracking")
     bd.set_defaults(func=_cmd_build_dataset)
 

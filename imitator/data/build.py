@@ -69,8 +69,10 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "clip"
 
 
-def find_clips(folders: list[str | os.PathLike]) -> list[Clip]:
-    """Every video under the folders: a sub-folder is one person, a video at top level is its own person."""
+def find_clips(folders: list[str | os.PathLike], max_per_person: int | None = None) -> list[Clip]:
+    """Every video under the folders: a sub-folder is one person, a video at top level is its own person.
+    max_per_person: keep at most this many clips of a person, evenly spread over its sorted file names
+    (one speaker with a thousand clips would otherwise dominate the data and the build time)."""
     clips: list[Clip] = []
     owner: dict[str, Path] = {}
     for folder in map(Path, folders):
@@ -85,6 +87,8 @@ def find_clips(folders: list[str | os.PathLike]) -> list[Clip]:
                 continue
             if not videos:
                 continue
+            if max_per_person is not None and len(videos) > max_per_person:
+                videos = [videos[i] for i in np.linspace(0, len(videos) - 1, max_per_person).round().astype(int)]
             if person in owner and owner[person] != entry:
                 raise DatasetBuildError(f"person {person!r} appears twice: {owner[person]} and {entry}")
             owner[person] = entry
@@ -363,12 +367,13 @@ class BuildReport:
 def build_dataset(folders: list[str | os.PathLike], out: str | os.PathLike, split_file=None,
                   val_fraction: float = 0.0, test_fraction: float = 0.0, seed: int = 0,
                   transcripts: str | os.PathLike | None = None, workers: int = 1, redo: bool = False,
+                  max_per_person: int | None = None,
                   config: BuildConfig = BuildConfig(),
                   progress: Callable[[int, int], None] | None = None) -> BuildReport:
     """Build (or finish building) the dataset at `out` from the videos in `folders`. `redo` recomputes
     every clip's result from its cached tracking (e.g. after a labelling change)."""
     start = time.perf_counter()
-    clips = find_clips(folders)
+    clips = find_clips(folders, max_per_person)
     splits = assign_splits([c.person for c in clips], split_file, val_fraction, test_fraction, seed)
     texts = read_transcripts(transcripts)
     out = Path(out)
