@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -165,7 +166,9 @@ def whisper_features(audio: np.ndarray, n_frames: int, cache: Path | None = None
         f = resample_features(_ENCODER.encode(audio), max(n_frames, 1)).numpy().astype(np.float32)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, f)
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            np.save(tmp, f)
+            os.replace(tmp, path)  # two runs (val and test) may share the cache
     f = f[:n_frames]
     pad = np.pad(f, ((4, 4), (0, 0)), mode="edge")
     c = np.cumsum(np.r_[np.zeros((1, f.shape[1]), np.float32), pad], axis=0)
