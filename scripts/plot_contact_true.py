@@ -16,7 +16,7 @@ from imitator.data.dataset import Dataset
 from imitator.topology import lip_distance
 
 
-def main(root: str, clip_id: str, out: str, seconds: float = 12.0) -> None:
+def main(root: str, clip_id: str, out: str, seconds: float = 8.0) -> None:
     data = Dataset(root)
     seq = data.load(clip_id)
     with np.load(data.root / "sequences" / f"{clip_id}.npz", allow_pickle=False) as z:
