@@ -17,7 +17,7 @@ last 40 %, against the generic model and the still face on the same frames.
 
 Clip scores are averaged per person first, then over people (each person weighs the same).
 
-    PYTHONPATH=. python benchmarks/real_people.py --data /work/cache/real --split test \
+    python -m benchmarks.real_people --data /work/cache/real --split test \
         --model imitator/weights/default --out-md docs/real_people_test.md --out-json real_people_test.json
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from imitator.data.dataset import Dataset, Sequence
-from imitator.evaluate import closure_rate, lip_sync, pearson
+from imitator.metrics import closure_rate, lip_sync, pearson
 from imitator.topology import MEDIAPIPE_468, lip_distance
 
 FPS = 30.0

@@ -1,15 +1,11 @@
 """The real-people benchmark's scoring and its ridge baseline (benchmarks/real_people.py)."""
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import real_people  # noqa: E402
-from imitator.data.dataset import Dataset, DatasetWriter, Sequence, SequenceInfo  # noqa: E402
-from imitator.data.faces import load_faces  # noqa: E402
-from imitator.topology import lip_distance  # noqa: E402
+from benchmarks import real_people
+from imitator.data.dataset import Dataset, DatasetWriter, Sequence, SequenceInfo
+from imitator.data.faces import load_faces
+from imitator.topology import lip_distance
 
 
 def _talking(template, opening):
