@@ -138,13 +138,13 @@ class ModelPredictor:
 def rig_prediction(clip: Clip) -> np.ndarray | None:
     """The synthetic corpus's rig with its average speaking style, driven by the clip's aligned phones."""
     from imitator.data.rig import VisemeRig
-    from imitator.data.style import SpeakingStyle
-    from imitator.data.visemes import articulate
+    from imitator.data.articulation import articulate
+    from imitator.data.speaker import SpeakerTraits
 
     phones = clip.seq.info.phones
     if not phones:
         return None
-    style = SpeakingStyle(jitter=0.0)
+    style = SpeakerTraits(jitter=0.0)
     art = articulate([tuple(p) for p in phones], len(clip.seq.vertices), FPS, style, np.random.default_rng(0))
     return VisemeRig(clip.seq.template).animate(art, style)
 
