@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_media_fuzz_finds_no_crash_hang_or_foreign_exception(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # RLIMIT_AS caps address space, not memory: glibc reserves 64 MB of address space per thread arena, and
+    # the texture step's OpenCV threads then hit the cap with little memory in use. Two arenas keep the cap
+    # a measure of memory.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
     out = subprocess.run([sys.executable, str(ROOT / "tests" / "fuzz_media.py"), str(tmp_path), "--seed", "0",
                           "--mutants", "200", "--budget-mb", "1024"],
                          capture_output=True, text=True, timeout=240, env=env)
