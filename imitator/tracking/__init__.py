@@ -21,24 +21,28 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..errors import FaceLostError, NoFaceError, VideoTooShortError
+from ..limits import Limits
+from ..limits import current as current_limits
 from ..topology import MEDIAPIPE_468
 from .decode import detect, extract_audio
 from .geometry import IRIS_CENTRES, canonical_frame, estimate_depth_scale, neutral_template, stabilise
 from .preview import save_preview
-from .result import FORMAT_VERSION, PreviewFrame, Progress, TrackConfig, TrackResult
+from .result import FORMAT_VERSION, Notice, PreviewFrame, Progress, TrackConfig, TrackResult
 from .smoothing import find_gaps, resample, smooth
 
-__all__ = ["track_video", "TrackConfig", "TrackResult", "PreviewFrame", "save_preview", "smooth", "stabilise",
+__all__ = ["track_video", "TrackConfig", "TrackResult", "Notice", "PreviewFrame", "save_preview", "smooth", "stabilise",
            "estimate_depth_scale", "neutral_template"]
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
-                config: TrackConfig = TrackConfig(), soundtrack: np.ndarray | None = None) -> TrackResult:
+                config: TrackConfig = TrackConfig(), limits: Limits | None = None,
+                soundtrack: np.ndarray | None = None) -> TrackResult:
     """Track the largest face in a video. Raises an ImitatorError subclass for unusable input.
+    limits (default: from the environment) caps the video's length and frame size, from its header first.
     soundtrack: the video's audio track, already decoded (16 kHz mono, as load_audio gives), so a caller
     that needs it earlier decodes it once; None decodes it here."""
     progress = progress or (lambda fraction, message: None)
-    det = detect(path, config, lambda f, m: progress(0.9 * f, m))
+    det = detect(path, config, lambda f, m: progress(0.9 * f, m), limits or current_limits())
     name = os.path.basename(os.fspath(path))
     if det.duration < config.min_seconds:
         raise VideoTooShortError(f"{name} is {det.duration:.2f} s long; at least {config.min_seconds:g} s "
@@ -74,8 +78,10 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
 
     progress(0.95, "extracting audio")
     audio, warnings = extract_audio(path, det.audio_offset, n_out / config.fps, soundtrack)
-    warnings += [f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s (frames {a}-{b - 1}): "
-                 "marked invalid" for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
+    warnings += det.warnings
+    warnings += [Notice("face_lost", f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s "
+                                     f"(frames {a}-{b - 1}): those frames are not used")
+                 for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
     metadata = {
         "format_version": FORMAT_VERSION, "topology": MEDIAPIPE_468.name, "source": det.source,
         "units": "mm", "axes": "x subject's left, y up, z toward camera",
@@ -84,13 +90,12 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "frames_looked_at": int(len(det.found)), "frames_with_face": int(det.found.sum()),
         "gaps": [[int(a), int(b)] for a, b in gaps], "audio_sample_rate": SAMPLE_RATE,
         "audio_offset_s": float(det.audio_offset),
-        "config": asdict(config), "warnings": warnings,
+        "config": asdict(config), "warnings": [asdict(w) for w in warnings],
     }
-    preview = None
-    if det.preview is not None:
-        image, pixels, time = det.preview
-        preview = PreviewFrame(image, pixels, int(np.clip(round(time * config.fps), 0, n_out - 1)))
+    preview, texture_frame = [
+        None if found is None else PreviewFrame(found[0], found[1], int(np.clip(round(found[2] * config.fps), 0, n_out - 1)))
+        for found in (det.preview, det.texture_frame)]
     progress(1.0, "done")
     return TrackResult(vertices=vertices.astype(np.float32), template=template.astype(np.float32),
                        faces=MEDIAPIPE_468.faces, fps=float(config.fps), valid=valid, detected=detected,
-                       audio=audio, metadata=metadata, preview=preview)
+                       audio=audio, metadata=metadata, preview=preview, texture_frame=texture_frame)
