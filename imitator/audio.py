@@ -31,14 +31,20 @@ def load_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None = A
     """Decode `source` (a path or the file's bytes) to mono float32 at 16 kHz and check it against `limits`.
 
     limits=None skips the checks (for callers that handle silence themselves, e.g. the tracker)."""
-    audio, rate = _decode(source)
+    audio = to_mono_16k(*_decode(source))
+    if limits is not None:
+        check_audio(audio, limits, name=_name(source))
+    return audio
+
+
+def to_mono_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Samples (N,) or (N, channels), integer PCM or float, at `rate` -> mono float32 at 16 kHz."""
+    audio = _to_float(np.asarray(audio))
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     if rate != SAMPLE_RATE and len(audio):
         audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    if limits is not None:
-        check_audio(audio, limits, name=_name(source))
     return audio
 
 

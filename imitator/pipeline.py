@@ -35,6 +35,7 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    topology: str = "mediapipe468"  # the mesh's topology (imitator.topology), for the renderer
 
 
 @functools.lru_cache(maxsize=2)
@@ -70,7 +71,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
         generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic)
+                     generic, model.cfg.topology)
 
 
 def render_video(anim: Animation, path: str | os.PathLike) -> Path:
@@ -78,7 +79,7 @@ def render_video(anim: Animation, path: str | os.PathLike) -> Path:
     from .render import shared_renderer
     from .video import write_mp4
 
-    renderer = shared_renderer()
+    renderer = shared_renderer(mesh=get_topology(anim.topology))
     if anim.generic is not None:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
     else:

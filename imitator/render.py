@@ -141,19 +141,25 @@ class _Mesh:
         if topology is None or not options.close_holes:
             return cls(faces, n_vertices, edges)
         directed = {(int(a), int(b)) for t in faces for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))}
-        loops, fans, start = [], [], n_vertices
-        for loop in (topology.lip_inner, topology.left_eye, topology.right_eye):
+        loops, fans, depths, colors, start = [], [], [], [], n_vertices
+        caps = ((topology.lip_inner, options.mouth_depth_mm, options.mouth),
+                (topology.left_eye, options.eye_depth_mm, options.eyes),
+                (topology.right_eye, options.eye_depth_mm, options.eyes))
+        for loop, depth, color in caps:
             loop = np.asarray(loop)
+            if len(loop) < 3:  # a topology without this contour (e.g. FLAME from its region file)
+                continue
             # Wind the cap like its neighbours: it must walk each shared contour edge against the mesh.
             if (int(loop[0]), int(loop[1])) in directed:
                 loop = loop[::-1]
             ring = start + np.arange(len(loop))
             fans.append(np.c_[ring, np.roll(ring, -1), np.full(len(loop), start + len(loop))])
             loops.append(loop)
+            depths.append(depth)
+            colors.append(color)
             start += len(loop) + 1
         return cls(np.concatenate([faces, *fans]).astype(np.int32), n_vertices, edges, tuple(loops),
-                   (options.mouth_depth_mm, options.eye_depth_mm, options.eye_depth_mm),
-                   (options.mouth, options.eyes, options.eyes))
+                   tuple(depths), tuple(colors))
 
     @property
     def n_extended(self) -> int:
@@ -435,7 +441,11 @@ class Renderer:
         o = self.options
         colors = np.tile(np.asarray(o.skin, dtype=np.float32), (len(vertices), 1))
         if self.topology is not None:
-            w = lip_mask(vertices, self.topology)[:, None]
+            if len(self.topology.lip_outer) >= 3:
+                w = lip_mask(vertices, self.topology)[:, None]
+            else:  # no outer lip contour (FLAME): tint the topology's lip vertex set
+                w = np.zeros((len(vertices), 1), np.float32)
+                w[self.topology.lip_vertices] = 1.0
             colors = (1 - w) * colors + w * np.asarray(o.lips, dtype=np.float32)
         return colors
 
