@@ -63,7 +63,7 @@ def flame_like_mesh() -> FlameLike:
                "eye_region": perm[np.flatnonzero((y[: len(grid)] > 15) & (y[: len(grid)] < 45))],
                "nose": perm[np.flatnonzero(((verts[: len(grid), :2] - [0, 0]) ** 2).sum(1) < 15 ** 2)],
                "neck": perm[np.flatnonzero(y[: len(grid)] < -85)]}
-    below = np.clip((centre[1] + 1.0 - verts[:, 1]) / 10.0, 0, 1) * np.exp(-((verts[:, 0] - centre[0]) / 30) ** 2)
+    below = np.clip((centre[1] - verts[:, 1]) / 1.5, 0, 1) * np.exp(-((verts[:, 0] - centre[0]) / 30) ** 2)
     below[len(grid):] = 0
     lower_weight = np.empty(N_VERTICES)
     lower_weight[perm] = below
