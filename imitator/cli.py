@@ -182,7 +182,8 @@ def _cmd_reproduce_paper(args: argparse.Namespace) -> None:
     adapt_cfg = replace(AdaptConfig(), stage1_steps=args.adapt_steps, stage2_steps=args.adapt_steps)
     cfg = ProtocolConfig(data=args.data, out=args.out, checkpoint=args.checkpoint, epochs=args.epochs,
                          encoder=args.encoder, references=tuple(int(n) for n in args.references.split(",")),
-                         adapt=adapt_cfg)
+                         adapt=adapt_cfg, faceformer=args.faceformer or bool(args.faceformer_checkpoint),
+                         faceformer_checkpoint=args.faceformer_checkpoint)
     result = reproduce_paper(cfg)
     print(result.table())
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items())
@@ -291,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="whisper-tiny.en | mel | hf:<id or path> (the paper: hf:facebook/wav2vec2-base-960h)")
     rp.add_argument("--references", default="1,4", help="reference-sequence counts to adapt with, e.g. 1,4,20")
     rp.add_argument("--adapt-steps", type=int, default=300, help="steps per adaptation stage")
+    rp.add_argument("--faceformer", action="store_true", help="also train and score the FaceFormer-style baseline")
+    rp.add_argument("--faceformer-checkpoint", default=None, help="an already trained FaceFormer-style baseline")
     rp.set_defaults(func=_cmd_reproduce_paper)
     return p
 

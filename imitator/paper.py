@@ -61,6 +61,8 @@ class ProtocolConfig:
     lip_weight: float = 5.0
     model: dict = field(default_factory=dict)  # ModelConfig overrides (tests use a smaller model)
     references: tuple[int, ...] = (1, 4)
+    faceformer: bool = False  # also train (or load) the FaceFormer-style baseline and score it, not adapted
+    faceformer_checkpoint: str | None = None
     adapt: AdaptConfig = AdaptConfig()
     progress: bool = True
 
@@ -92,8 +94,15 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
         checkpoint = str(train(TrainConfig(data=cfg.data, out=str(out / "prior"), encoder=cfg.encoder,
                                            epochs=cfg.epochs, lr=cfg.lr, lip_weight=cfg.lip_weight,
                                            model=cfg.model, progress=cfg.progress)).best)
+    baseline = cfg.faceformer_checkpoint
+    if cfg.faceformer and baseline is None:
+        log(f"training the FaceFormer-style baseline for {cfg.epochs} epochs")
+        baseline = str(train(TrainConfig(data=cfg.data, out=str(out / "faceformer"), encoder=cfg.encoder,
+                                         epochs=cfg.epochs, lr=cfg.lr, lip_weight=0.0, architecture="faceformer",
+                                         model=cfg.model, progress=cfg.progress)).best)
     seconds["train"] = time.time() - t0
     model = load_model(checkpoint)
+    baseline_model = load_model(baseline) if baseline is not None else None
     topology = get_topology(data.topology)
 
     rows: dict[str, list[dict]] = {}
@@ -102,7 +111,9 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
     for subject in tests:
         held_out = [data.load(i) for i in data.select("test", [subject])]
         references = sorted(data.select("adapt", [subject]), key=lambda i: sentence_number(i.id))
-        variants: list[tuple[str, tuple]] = [("Imitator, generic (no adaptation)", (None, None))]
+        variants: list[tuple[str, Imitator, tuple]] = [("Imitator, generic (no adaptation)", model, (None, None))]
+        if baseline_model is not None:
+            variants.append(("FaceFormer-style, generic (no adaptation)", baseline_model, (None, None)))
         for n in cfg.references:
             if len(references) < n:
                 raise ValueError(f"{subject} has {len(references)} reference sequences in split 'adapt'; "
@@ -112,11 +123,11 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
             fitted = adapt(model, [r.audio for r in refs], [r.vertices for r in refs], refs[0].template,
                            cfg.adapt, lip_weights=[_weights(r) for r in refs])
             seconds["adapt"] += time.time() - t
-            variants.append((f"Imitator, {n} reference{'s' if n > 1 else ''}",
+            variants.append((f"Imitator, {n} reference{'s' if n > 1 else ''}", model,
                              (fitted.style[None], fitted.basis)))
         t = time.time()
-        for name, (style, basis) in variants:
-            scores = [evaluate_sequence(predict(model, s, style, basis), s.vertices, s.template, topology,
+        for name, net, (style, basis) in variants:
+            scores = [evaluate_sequence(predict(net, s, style, basis), s.vertices, s.template, topology,
                                         closure_frames(s)) for s in held_out]
             rows.setdefault(name, []).extend(scores)
             per_subject.setdefault(name, {})[subject] = summarize(scores)
@@ -136,8 +147,10 @@ def predict(model: Imitator, seq: Sequence, style, basis) -> np.ndarray:
     device = model.template.device
     feats = resample_features(model_encoder(model).encode(seq.audio), len(seq.vertices))[None].to(device)
     with torch.inference_mode():
-        visemes = model.viseme_decoder(feats)
         tmpl = torch.from_numpy(seq.template).to(device)
+        if basis is None:  # the model's own path (the FaceFormer-style baseline conditions its decoder)
+            return model(feats, style=style, template=tmpl)[0].cpu().numpy()
+        visemes = model.viseme_decoder(feats)
         return model.decode_motion(visemes, style, tmpl, basis=basis)[0].cpu().numpy()
 
 

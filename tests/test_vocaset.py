@@ -165,8 +165,11 @@ def test_train_evaluate_adapt_and_render_on_flame(converted, tmp_path):
 
     result = reproduce_paper(ProtocolConfig(str(out), str(tmp_path / "paper"), checkpoint=str(best),
                                             references=(1, 2), adapt=AdaptConfig(stage1_steps=15, stage2_steps=15),
+                                            faceformer=True, epochs=1, encoder="mel", model=FAST_MODEL,
                                             progress=False), log=lambda _: None)
-    assert set(result.rows) == {"Imitator, generic (no adaptation)", "Imitator, 1 reference", "Imitator, 2 references"}
+    assert set(result.rows) == {"Imitator, generic (no adaptation)", "FaceFormer-style, generic (no adaptation)",
+                                "Imitator, 1 reference", "Imitator, 2 references"}
+    assert load_model(tmp_path / "paper" / "faceformer" / "best").cfg.alibi  # the baseline really is FaceFormer's
     for row in result.rows.values():
         assert all(np.isfinite(row[k]) for k in ("l2_face_mm", "l2_lip_official_mm", "f_dtw_mm", "lip_dtw_mm",
                                                   "lip_sync_mm"))

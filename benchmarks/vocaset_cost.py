@@ -1,0 +1,140 @@
+"""What the VOCASET protocol (imitator import-vocaset + reproduce-paper) costs: measured at fixture scale,
+and extrapolated to the full VOCASET from per-unit costs measured at its real sizes.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/vocaset_cost.py [--fixture-epochs 2] [--repeats 3]
+
+Part 1 runs the real commands' functions on a small fixture in the released layout (tests/vocaset_fixture.py:
+5 subjects x 3 sentences of 4 s). Part 2 times one unit of each stage at VOCASET's sizes (5023 vertices,
+4 s sentences = 120 frames at 30 fps; default model size; whisper-tiny.en features) and multiplies by the
+counts of the full protocol: 12 subjects x 40 sentences, 8 x 40 training sequences, 2 x 20 validation
+sequences per epoch, 300 epochs, 2 test subjects x (1 + 4 references) adaptations of 2 x 300 steps, 2 x 20
+test sentences x 3 rows. Prints Markdown.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import best_of, machine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture writer
+
+FRAMES, SECONDS, V = 120, 4.0, 5023
+FULL = {"sequences": 480, "train_seqs": 320, "val_seqs": 40, "epochs": 300, "test_seqs": 40,
+        "adaptations": 2 * 2, "adapt_steps": 600, "rows": 3}
+
+
+def fixture_run(work: Path, epochs: int) -> dict[str, float]:
+    from vocaset_fixture import SUBJECTS, write_flame_files, write_released
+
+    from imitator.adapt import AdaptConfig
+    from imitator.data.vocaset import VocasetConfig, convert_vocaset
+    from imitator.paper import ProtocolConfig, reproduce_paper
+
+    subjects = (SUBJECTS[0], SUBJECTS[1], SUBJECTS[8], SUBJECTS[10], SUBJECTS[11])
+    mesh = write_released(work / "vocaset", subjects, (1, 2, 21), seconds=SECONDS)
+    ply, _, masks = write_flame_files(work / "flame", mesh)
+    t = time.perf_counter()
+    report = convert_vocaset(work / "vocaset", work / "data", VocasetConfig(str(ply), str(masks)))
+    convert = time.perf_counter() - t
+    result = reproduce_paper(ProtocolConfig(str(work / "data"), str(work / "paper"), epochs=epochs,
+                                            references=(1, 2), adapt=AdaptConfig(), progress=False),
+                             log=lambda _: None)
+    return {"sequences": sum(report.sequences.values()), "convert": convert, **result.seconds,
+            "table": result.table()}
+
+
+def unit_costs(repeats: int) -> dict[str, float]:
+    from imitator.adapt import AdaptConfig, adapt
+    from imitator.encoders import build_encoder, resample_features
+    from imitator.evaluate import evaluate_sequence
+    from imitator.losses import LossWeights, imitator_loss
+    from imitator.model import Imitator, ModelConfig
+    from imitator.flame import flame_topology
+
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(int(SECONDS * 16000))).astype(np.float32)
+    encoder = build_encoder("whisper-tiny.en")
+    costs = {"features": best_of(lambda: encoder.encode(audio), repeats)}
+    feats = resample_features(encoder.encode(audio), FRAMES)[None]
+    model = Imitator(ModelConfig(n_vertices=V, style_names=tuple(f"s{i}" for i in range(8)),
+                                 audio_dim=encoder.dim), template=torch.zeros(V, 3))
+    target = torch.randn(1, FRAMES, V, 3)
+    weights = torch.zeros(1, FRAMES)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def train_step():
+        pred = model(feats, style=torch.tensor([0]))
+        loss, _ = imitator_loss(pred, target, weights, LossWeights(1.0, 10.0, 5.0))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    costs["train_step"] = best_of(train_step, repeats)
+
+    def forward():
+        with torch.no_grad():
+            model(feats, style=None)
+
+    costs["forward"] = best_of(forward, repeats)
+    refs = [target[0].numpy()] * 4
+    steps = 40
+    config = AdaptConfig(stage1_steps=steps // 2, stage2_steps=steps // 2, patience=10 ** 6)
+    t = time.perf_counter()  # adapt() encodes the references with the model's encoder (whisper-tiny.en)
+    adapt(model, [audio] * 4, refs, np.zeros((V, 3), np.float32), config)
+    costs["adapt_step_4refs"] = (time.perf_counter() - t - 4 * costs["features"]) / steps
+    # metric cost depends on V and T (and barely on the lip set: 250 vertices here)
+    topology = flame_topology(np.array([[0, 1, 2]]), {"lips": np.arange(3400, 3650), "forehead": np.arange(1500)})
+    pred, ref = rng.standard_normal((FRAMES, V, 3)), rng.standard_normal((FRAMES, V, 3))
+    costs["metrics"] = best_of(lambda: evaluate_sequence(pred, ref, np.zeros((V, 3)), topology, []), repeats)
+    return costs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fixture-epochs", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    print(f"Machine: {machine()}\n")
+    work = Path(tempfile.mkdtemp(prefix="vocaset_cost_"))
+    try:
+        fx = fixture_run(work, args.fixture_epochs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"## Fixture scale ({fx['sequences']} sequences of {SECONDS:g} s, {args.fixture_epochs} epochs, "
+          "whisper-tiny.en, adaptation 2 x 300 steps with early stopping)\n")
+    print("| stage | seconds |\n|---|---|")
+    for k in ("convert", "train", "adapt", "evaluate"):
+        print(f"| {k} | {fx[k]:.1f} |")
+    print("\n" + fx["table"] + "\n")
+
+    u = unit_costs(args.repeats)
+    print(f"## Unit costs at VOCASET sizes ({V} vertices, {FRAMES} frames = {SECONDS:g} s)\n")
+    print("| unit | seconds |\n|---|---|")
+    for k, v in u.items():
+        print(f"| {k} | {v:.3f} |")
+    per_convert = fx["convert"] / fx["sequences"]
+    full = {
+        "convert (480 sequences)": FULL["sequences"] * per_convert,
+        "audio features (once, cached)": FULL["sequences"] * u["features"],
+        "train (300 epochs x 320 steps + 40 validation passes)":
+            FULL["epochs"] * (FULL["train_seqs"] * u["train_step"] + FULL["val_seqs"] * u["forward"]),
+        "adapt (4 adaptations x 600 steps, 4 references)": FULL["adaptations"] * FULL["adapt_steps"] * u["adapt_step_4refs"],
+        "evaluate (40 test sequences x 3 rows)": FULL["test_seqs"] * FULL["rows"] * (u["forward"] + u["metrics"]),
+    }
+    print("\n## Full VOCASET protocol on this CPU (extrapolated)\n")
+    print("| stage | hours |\n|---|---|")
+    for k, v in full.items():
+        print(f"| {k} | {v / 3600:.2f} |")
+    print(f"| total | {sum(full.values()) / 3600:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
