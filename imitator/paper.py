@@ -109,24 +109,15 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
     per_subject: dict[str, dict[str, dict[str, float]]] = {}
     seconds["adapt"] = seconds["evaluate"] = 0.0
     for subject in tests:
-        held_out = [data.load(i) for i in data.select("test", [subject])]
-        references = sorted(data.select("adapt", [subject]), key=lambda i: sentence_number(i.id))
-        variants: list[tuple[str, Imitator, tuple]] = [("Imitator, generic (no adaptation)", model, (None, None))]
-        if baseline_model is not None:
-            variants.append(("FaceFormer-style, generic (no adaptation)", baseline_model, (None, None)))
-        for n in cfg.references:
-            if len(references) < n:
-                raise ValueError(f"{subject} has {len(references)} reference sequences in split 'adapt'; "
-                                 f"{n} are needed")
-            t = time.time()
-            refs = [data.load(i) for i in references[:n]]
-            fitted = adapt(model, [r.audio for r in refs], [r.vertices for r in refs], refs[0].template,
-                           cfg.adapt, lip_weights=[_weights(r) for r in refs])
-            seconds["adapt"] += time.time() - t
-            variants.append((f"Imitator, {n} reference{'s' if n > 1 else ''}", model,
-                             (fitted.style[None], fitted.basis)))
         t = time.time()
-        for name, net, (style, basis) in variants:
+        variants = [("Imitator, generic (no adaptation)", model, None, None)]
+        if baseline_model is not None:
+            variants.append(("FaceFormer-style, generic (no adaptation)", baseline_model, None, None))
+        variants += adapted_styles(model, data, subject, cfg)
+        seconds["adapt"] += time.time() - t
+        t = time.time()
+        held_out = [data.load(i) for i in data.select("test", [subject])]
+        for name, net, style, basis in variants:
             scores = [evaluate_sequence(predict(net, s, style, basis), s.vertices, s.template, topology,
                                         closure_frames(s)) for s in held_out]
             rows.setdefault(name, []).extend(scores)
@@ -139,6 +130,21 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
         {**asdict(result), "paper": PAPER_ROWS, "config": {**asdict(cfg), "adapt": asdict(cfg.adapt)}}, indent=1))
     (out / "table.md").write_text(result.table() + "\n")
     return result
+
+
+def adapted_styles(model: Imitator, data: Dataset, subject: str, cfg: ProtocolConfig) -> list[tuple]:
+    """(row name, model, style (1, d), basis) for each reference count: adapted to the subject's `adapt`
+    sentences with the lowest numbers, as the official code's sentences 1-4."""
+    references = sorted(data.select("adapt", [subject]), key=lambda i: sentence_number(i.id))
+    out = []
+    for n in cfg.references:
+        if len(references) < n:
+            raise ValueError(f"{subject} has {len(references)} reference sequences in split 'adapt'; {n} are needed")
+        refs = [data.load(i) for i in references[:n]]
+        fitted = adapt(model, [r.audio for r in refs], [r.vertices for r in refs], refs[0].template, cfg.adapt,
+                       lip_weights=[_weights(r) for r in refs])
+        out.append((f"Imitator, {n} reference{'s' if n > 1 else ''}", model, fitted.style[None], fitted.basis))
+    return out
 
 
 def predict(model: Imitator, seq: Sequence, style, basis) -> np.ndarray:
