@@ -157,6 +157,19 @@ def test_train_evaluate_adapt_and_render_on_flame(converted, tmp_path):
     assert model.cfg.topology == name and model.cfg.n_vertices == 5023
     lips = get_topology(name).lip_vertices
 
+    # the app's path: animate with the FLAME checkpoint, then render a video on its own topology
+    import av
+
+    from imitator.pipeline import animate, render_video
+
+    seq = Dataset(out).load(f"{SUBJECTS[10]}_sentence21")
+    anim = animate(seq.audio, model=model)
+    assert anim.vertices.shape[1:] == (5023, 3) and anim.topology == name
+    video = render_video(anim, tmp_path / "flame.mp4")
+    with av.open(str(video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == len(anim.vertices) and frames[0].std() > 10  # a face, not an empty frame
+
     groups = evaluate_model(model, Dataset(out), "test")
     metrics = groups[0].metrics
     assert groups[0].n_sequences == 2 and all(np.isfinite(metrics[k]) for k in ("lip_sync_mm", "l2_face_mm"))
