@@ -211,3 +211,21 @@ def test_renderer_draws_a_flame_mesh(converted):
     assert np.abs(other - background).sum() > 60  # the face covers the middle of the frame
     # the lip set is tinted: redder (relative to green) than the skin
     assert lip[0] / max(lip[1], 1) > other[0] / max(other[1], 1) + 0.1
+
+
+def test_command_line(sources, tmp_path, capsys):
+    from imitator.cli import main
+
+    flame = ["--flame-mesh", str(sources["ply"]), "--flame-masks", str(sources["masks"])]
+    with pytest.raises(SystemExit):
+        main(["import-vocaset", str(tmp_path), "--out", str(tmp_path / "x"), *flame])
+    assert "not a VOCASET folder" in capsys.readouterr().err
+    data = tmp_path / "data"
+    main(["import-vocaset", str(sources["root"] / "faceformer"), "--out", str(data), *flame,
+          "--subjects", SUBJECTS[0], SUBJECTS[11]])
+    assert "faceformer layout -> 6 sequences (adapt 2, test 1, train 3)" in capsys.readouterr().out
+    main(["reproduce-paper", str(data), "--out", str(tmp_path / "paper"), "--epochs", "1", "--encoder", "mel",
+          "--references", "1", "--adapt-steps", "5"])
+    out = capsys.readouterr().out
+    assert "| Imitator, 1 reference | ours |" in out and "| Imitator, 1 reference | paper |" in out
+    assert (tmp_path / "paper" / "prior" / "best" / TOPOLOGY_FILE).is_file()
