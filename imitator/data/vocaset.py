@@ -84,7 +84,7 @@ class ConvertReport:
 class RawSequence:
     subject: str
     sentence: str
-    vertices: np.ndarray  # (T, 5023, 3) at 60 fps, source units (metres)
+    vertices: np.ndarray  # (T, 5023, 3) at 30 fps (every second source frame), source units (metres)
     audio: np.ndarray  # (N,) 16 kHz float32
 
 
@@ -142,7 +142,7 @@ def read_released(src: Path, wanted: Callable[[str, str], bool]) -> Iterator[Raw
                 yield f"{subject}_{sentence}", "no audio in raw_audio_fixed.pkl"
                 continue
             frames = index[subject][sentence]
-            rows = [frames[k] for k in sorted(frames)]
+            rows = [frames[k] for k in sorted(frames)][::2]  # 60 -> 30 fps: read only the rows kept
             if not rows or max(rows) >= len(verts) or min(rows) < 0:
                 yield f"{subject}_{sentence}", f"frame rows outside data_verts.npy ({len(verts)} rows)"
                 continue
@@ -166,8 +166,8 @@ def read_faceformer(src: Path, wanted: Callable[[str, str], bool]) -> Iterator[R
         if flat.ndim != 2 or flat.shape[1] != 3 * FLAME_VERTICES:
             yield path.stem, f"vertices are {flat.shape}, expected (T, {3 * FLAME_VERTICES})"
             continue
-        yield RawSequence(subject, sentence, np.asarray(flat).reshape(len(flat), FLAME_VERTICES, 3),
-                          load_audio(wav, limits=None))
+        kept = np.asarray(flat[::2])  # 60 -> 30 fps
+        yield RawSequence(subject, sentence, kept.reshape(len(kept), FLAME_VERTICES, 3), load_audio(wav, limits=None))
 
 
 def load_transcripts(path: str | None) -> dict[str, str]:
@@ -211,7 +211,7 @@ def convert_vocaset(src: str | os.PathLike, out: str | os.PathLike, config: Voca
             if item.subject not in templates:
                 report.skipped[seq_id] = "no template in templates.pkl"
                 continue
-            vertices = item.vertices[::2].astype(np.float32) * METRES_TO_MM  # 60 -> 30 fps, as FaceFormer
+            vertices = item.vertices.astype(np.float32) * METRES_TO_MM
             template = np.asarray(templates[item.subject], dtype=np.float32).reshape(FLAME_VERTICES, 3) * METRES_TO_MM
             split = split_of(item.subject, sentence_number(item.sentence))
             text = texts.get(seq_id, texts.get(item.sentence, ""))
