@@ -36,6 +36,10 @@ class EncoderUnavailableError(ImitatorError):
     """An audio encoder's weights are not on this machine (e.g. a Hub model while offline)."""
 
 
+class TopologyMismatchError(ImitatorError):
+    """Meshes of one topology given to a model of another (e.g. a tracked video to a FLAME model)."""
+
+
 # --- video and face tracking --------------------------------------------------------------------------
 class VideoError(ImitatorError):
     pass

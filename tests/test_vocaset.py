@@ -229,3 +229,14 @@ def test_command_line(sources, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| Imitator, 1 reference | ours |" in out and "| Imitator, 1 reference | paper |" in out
     assert (tmp_path / "paper" / "prior" / "best" / TOPOLOGY_FILE).is_file()
+
+
+def test_adapting_a_flame_model_to_mediapipe_meshes_says_why(converted, tmp_path):
+    from imitator.adapt import adapt
+    from imitator.errors import TopologyMismatchError
+    from imitator.model import Imitator, ModelConfig
+
+    model = Imitator(ModelConfig(n_vertices=5023, topology=Dataset(converted[0]).topology, encoder="mel", audio_dim=80))
+    tracked = np.zeros((20, 468, 3), np.float32)  # what a MediaPipe-tracked selfie video gives
+    with pytest.raises(TopologyMismatchError, match=r"needs \(T, 5023, 3\)"):
+        adapt(model, np.zeros(16000, np.float32), tracked)
