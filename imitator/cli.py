@@ -162,10 +162,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 def _cmd_import_vocaset(args: argparse.Namespace) -> None:
     from tqdm import tqdm
 
-    from .data.vocaset import VocasetConfig, convert_vocaset
+    from .data.vocaset import VocasetConfig, convert_vocaset, parse_numbers
 
     cfg = VocasetConfig(flame_mesh=args.flame_mesh, flame_masks=args.flame_masks, transcripts=args.transcripts,
-                        subjects=tuple(args.subjects) if args.subjects else None, max_sentences=args.max_sentences)
+                        subjects=tuple(args.subjects) if args.subjects else None,
+                        sentences=parse_numbers(args.sentences) if args.sentences else None)
     with tqdm(unit="seq", desc="import-vocaset") as bar:
         report = convert_vocaset(args.src, args.out, cfg, lambda n, name: bar.update(1))
     print(report.summary())
@@ -279,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     iv.add_argument("--transcripts", default=None,
                     help='JSON {"sentence01": "text", ...}: label lip closures where a text is given')
     iv.add_argument("--subjects", nargs="*", default=None, help="convert only these subjects (name prefixes)")
-    iv.add_argument("--max-sentences", type=int, default=None, help="at most N sentences per subject (trials)")
+    iv.add_argument("--sentences", default=None, help="convert only these sentence numbers, e.g. 1-4,21-24 (trials)")
     iv.set_defaults(func=_cmd_import_vocaset)
 
     rp = sub.add_parser("reproduce-paper", help="the paper's VOCASET protocol: train, adapt with 1 / 4 references, "

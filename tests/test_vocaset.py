@@ -222,8 +222,8 @@ def test_command_line(sources, tmp_path, capsys):
     assert "not a VOCASET folder" in capsys.readouterr().err
     data = tmp_path / "data"
     main(["import-vocaset", str(sources["root"] / "faceformer"), "--out", str(data), *flame,
-          "--subjects", SUBJECTS[0], SUBJECTS[11]])
-    assert "faceformer layout -> 6 sequences (adapt 2, test 1, train 3)" in capsys.readouterr().out
+          "--subjects", SUBJECTS[0], SUBJECTS[11], "--sentences", "1,20-30"])
+    assert "faceformer layout -> 4 sequences (adapt 1, test 1, train 2)" in capsys.readouterr().out
     main(["reproduce-paper", str(data), "--out", str(tmp_path / "paper"), "--epochs", "1", "--encoder", "mel",
           "--references", "1", "--adapt-steps", "5"])
     out = capsys.readouterr().out

@@ -60,7 +60,7 @@ class VocasetConfig:
     flame_masks: str  # FLAME_masks.pkl (or .npz / .json) with a `lips` vertex set
     transcripts: str | None = None  # JSON {sentence or subject_sentence: text}: enables lip-contact labels
     subjects: tuple[str, ...] | None = None  # convert only these (prefixes of the subject names)
-    max_sentences: int | None = None  # per subject, lowest numbers first (quick trials)
+    sentences: tuple[int, ...] | None = None  # convert only these sentence numbers (quick trials)
 
 
 @dataclass
@@ -170,6 +170,18 @@ def read_faceformer(src: Path, wanted: Callable[[str, str], bool]) -> Iterator[R
         yield RawSequence(subject, sentence, kept.reshape(len(kept), FLAME_VERTICES, 3), load_audio(wav, limits=None))
 
 
+def parse_numbers(text: str) -> tuple[int, ...]:
+    """ "1-4,21,22" -> (1, 2, 3, 4, 21, 22)."""
+    numbers: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            lo, _, hi = part.partition("-")
+            numbers += range(int(lo), int(hi or lo) + 1)
+    except ValueError:
+        raise VocasetError(f"sentence numbers {text!r}: use a list such as 1-4,21-22") from None
+    return tuple(numbers)
+
+
 def load_transcripts(path: str | None) -> dict[str, str]:
     if not path:
         return {}
@@ -189,16 +201,17 @@ def convert_vocaset(src: str | os.PathLike, out: str | os.PathLike, config: Voca
     topology = _topology(config, templates)
     texts = load_transcripts(config.transcripts)
     report = ConvertReport(layout=layout, topology=topology.name)
-    counts: dict[str, int] = {}
 
     def wanted(subject: str, sentence: str) -> bool:
         if config.subjects and not any(subject.startswith(s) for s in config.subjects):
             return False
-        if split_of(subject, sentence_number(sentence)) is None:
+        number = sentence_number(sentence)
+        if config.sentences and number not in config.sentences:
+            return False
+        if split_of(subject, number) is None:
             report.skipped[f"{subject}_{sentence}"] = "subject outside the standard split"
             return False
-        counts[subject] = counts.get(subject, 0) + 1
-        return config.max_sentences is None or counts[subject] <= config.max_sentences
+        return True
 
     reader = read_released if layout == "released" else read_faceformer
     aligner = None
