@@ -13,10 +13,10 @@ from pathlib import Path
 import gradio as gr
 
 from imitator import export
+from imitator import animate, create_style, list_styles, render_video
+from imitator.audio import SAMPLE_RATE
 from imitator.errors import ImitatorError
-from imitator.pipeline import animate, create_style, default_model, render_video
-from imitator.render import RenderError
-from imitator.styles import list_styles
+from imitator.pipeline import default_model
 
 GENERIC = "generic (no style)"
 EXAMPLES = Path(__file__).parent / "examples"
@@ -73,9 +73,9 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
     progress(0.5, desc="rendering")
     try:
         video = str(render_video(anim, out / "animation.mp4"))
-    except RenderError as e:  # no EGL/Mesa on this server: say what to install
+    except ImitatorError as e:  # e.g. RenderError: no EGL/Mesa on this server; the message says what to install
         _fail(e)
-    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / 16000:.2f} s of speech, " \
+    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / SAMPLE_RATE:.2f} s of speech, " \
            f"style '{anim.style}'."
     yield video, [video], info + " Preparing downloads..."
     export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)

@@ -1,7 +1,7 @@
 """What the VOCASET protocol (imitator import-vocaset + reproduce-paper) costs: measured at fixture scale,
 and extrapolated to the full VOCASET from per-unit costs measured at its real sizes.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/vocaset_cost.py [--fixture-epochs 2] [--repeats 3]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.vocaset_cost [--fixture-epochs 2] [--repeats 3] [--units-only]
 
 Part 1 runs the real commands' functions on a small fixture in the released layout (tests/vocaset_fixture.py:
 5 subjects x 3 sentences of 4 s). Part 2 times one unit of each stage at VOCASET's sizes (5023 vertices,
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import best_of, machine
+from benchmarks.common import best_of, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fixture writer
 
@@ -58,7 +58,7 @@ def fixture_run(work: Path, epochs: int) -> dict[str, float]:
 def unit_costs(repeats: int) -> dict[str, float]:
     from imitator.adapt import AdaptConfig, adapt
     from imitator.encoders import build_encoder, resample_features
-    from imitator.evaluate import evaluate_sequence
+    from imitator.metrics import evaluate_sequence
     from imitator.losses import LossWeights, imitator_loss
     from imitator.model import Imitator, ModelConfig
     from imitator.flame import flame_topology

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import FileFormatError, TopologyError
 from .topology import Topology, _ix, content_name
 
 FLAME_VERTICES = 5023
@@ -31,7 +32,7 @@ def read_faces(path: str | os.PathLike) -> np.ndarray:
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as z:
             if "faces" not in z.files:
-                raise ValueError(f"{path} has no 'faces' array")
+                raise FileFormatError(f"{path} has no 'faces' array")
             faces = z["faces"]
     elif suffix == ".obj":
         faces = _obj_faces(path)
@@ -41,10 +42,10 @@ def read_faces(path: str | os.PathLike) -> np.ndarray:
         mesh = trimesh.load(path, process=False, force="mesh")  # process=False keeps FLAME's vertex order
         faces = np.asarray(mesh.faces)
     else:
-        raise ValueError(f"{path}: give the FLAME faces as .obj, .ply or .npz")
+        raise FileFormatError(f"{path}: give the FLAME faces as .obj, .ply or .npz")
     faces = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(faces) == 0:
-        raise ValueError(f"{path} has no triangles")
+        raise FileFormatError(f"{path} has no triangles")
     return faces.astype(np.int32)
 
 
@@ -74,9 +75,9 @@ def read_regions(path: str | os.PathLike) -> dict[str, np.ndarray]:
     elif suffix == ".json":
         raw = json.loads(path.read_text())
     else:
-        raise ValueError(f"{path}: give the regions as FLAME_masks.pkl, .npz or .json")
+        raise FileFormatError(f"{path}: give the regions as FLAME_masks.pkl, .npz or .json")
     if not isinstance(raw, dict):
-        raise ValueError(f"{path} does not hold named vertex sets (a dict of index arrays)")
+        raise FileFormatError(f"{path} does not hold named vertex sets (a dict of index arrays)")
     return {str(k): np.asarray(v, dtype=np.int64).reshape(-1) for k, v in raw.items()}
 
 
@@ -92,16 +93,16 @@ def flame_topology(faces: np.ndarray, regions: dict[str, np.ndarray], template: 
     tints the lip set and does not cap openings (FLAME's eyeballs fill its eyes)."""
     faces = np.asarray(faces, dtype=np.int64)
     if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"faces must be (F, 3), got {faces.shape}")
+        raise TopologyError(f"faces must be (F, 3), got {faces.shape}")
     if faces.min() < 0 or faces.max() >= n_vertices:
-        raise ValueError(f"faces index vertices {faces.min()}..{faces.max()}, but FLAME has {n_vertices}")
+        raise TopologyError(f"faces index vertices {faces.min()}..{faces.max()}, but FLAME has {n_vertices}")
     if "lips" not in regions:
-        raise ValueError(f"the region file has no 'lips' set (it has {sorted(regions)})")
+        raise TopologyError(f"the region file has no 'lips' set (it has {sorted(regions)})")
     lips = np.unique(regions["lips"])
     upper, lower = (int(i) for i in lip_distance_vertices)
     for name, ix in (("lips", lips), ("lip distance", np.array([upper, lower]))):
         if len(ix) == 0 or ix.min() < 0 or ix.max() >= n_vertices:
-            raise ValueError(f"the {name} vertices must lie in 0..{n_vertices - 1}")
+            raise TopologyError(f"the {name} vertices must lie in 0..{n_vertices - 1}")
     upper_names = [k for k in ("forehead", "eye_region", "nose") if k in regions]
     if upper_names:
         upper_face = np.unique(np.concatenate([regions[k] for k in upper_names]))

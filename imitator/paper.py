@@ -4,7 +4,7 @@
     2. for each test subject and each reference count n (1 and 4 in the paper): adapt a style to the
        subject's first n sentences (split "adapt": sentences 1-20, lowest numbers first, as the official
        code's sentences 1-4), then predict its held-out sentences 21-40 (split "test") with that style
-    3. score with imitator.evaluate's metrics and print them beside the paper's numbers
+    3. score with imitator.metrics and print them beside the paper's numbers
 
 The metrics are the paper's: L2_face (mean vertex L2), L2_lip as the official code computes it (the lip mask
 zeroes the other vertices and the mean still runs over all 5023, `l2_lip_official`), F-DTW and Lip-DTW,
@@ -23,16 +23,14 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from .adapt import AdaptConfig, adapt
 from .checkpoint import load_model
 from .data.dataset import Dataset, Sequence
 from .data.vocaset import sentence_number
-from .encoders import resample_features
-from .evaluate import evaluate_sequence, summarize
-from .evaluation import closure_frames
-from .inference import model_encoder
+from .errors import DatasetError
+from .inference import predict_vertices
+from .metrics import evaluate_sequence, summarize
 from .model import Imitator
 from .topology import get_topology
 from .train import TrainConfig, train
@@ -84,7 +82,7 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
     out.mkdir(parents=True, exist_ok=True)
     tests = data.identities("test")
     if not tests:
-        raise ValueError(f"{cfg.data} has no 'test' split (convert VOCASET with `imitator import-vocaset`)")
+        raise DatasetError(f"{cfg.data} has no 'test' split (convert VOCASET with `imitator import-vocaset`)")
     seconds: dict[str, float] = {}
 
     t0 = time.time()
@@ -119,7 +117,7 @@ def reproduce_paper(cfg: ProtocolConfig, log: Callable[[str], None] = print) -> 
         held_out = [data.load(i) for i in data.select("test", [subject])]
         for name, net, style, basis in variants:
             scores = [evaluate_sequence(predict(net, s, style, basis), s.vertices, s.template, topology,
-                                        closure_frames(s)) for s in held_out]
+                                        s.labelled_closures) for s in held_out]
             rows.setdefault(name, []).extend(scores)
             per_subject.setdefault(name, {})[subject] = summarize(scores)
         seconds["evaluate"] += time.time() - t
@@ -139,7 +137,7 @@ def adapted_styles(model: Imitator, data: Dataset, subject: str, cfg: ProtocolCo
     out = []
     for n in cfg.references:
         if len(references) < n:
-            raise ValueError(f"{subject} has {len(references)} reference sequences in split 'adapt'; {n} are needed")
+            raise DatasetError(f"{subject} has {len(references)} reference sequences in split 'adapt'; {n} are needed")
         refs = [data.load(i) for i in references[:n]]
         fitted = adapt(model, [r.audio for r in refs], [r.vertices for r in refs], refs[0].template, cfg.adapt,
                        lip_weights=[_weights(r) for r in refs])
@@ -149,15 +147,8 @@ def adapted_styles(model: Imitator, data: Dataset, subject: str, cfg: ProtocolCo
 
 def predict(model: Imitator, seq: Sequence, style, basis) -> np.ndarray:
     """A sequence's prediction on its own template, frame-aligned with its reference (style None: the
-    mean training style; basis None: the generic deformation basis)."""
-    device = model.template.device
-    feats = resample_features(model_encoder(model).encode(seq.audio), len(seq.vertices))[None].to(device)
-    with torch.inference_mode():
-        tmpl = torch.from_numpy(seq.template).to(device)
-        if basis is None:  # the model's own path (the FaceFormer-style baseline conditions its decoder)
-            return model(feats, style=style, template=tmpl)[0].cpu().numpy()
-        visemes = model.viseme_decoder(feats)
-        return model.decode_motion(visemes, style, tmpl, basis=basis)[0].cpu().numpy()
+    mean training style; basis None: the model's deformation basis)."""
+    return predict_vertices(model, seq.audio, style, seq.template, basis, n_frames=len(seq.vertices))
 
 
 def _weights(seq: Sequence) -> np.ndarray | None:

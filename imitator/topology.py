@@ -94,7 +94,9 @@ def register_topology(topology: Topology) -> Topology:
     """Make `topology` known to get_topology. Names of file-based topologies end in a hash of their
     content (see content_name), so two different meshes can never share a name."""
     if topology.name in _BUILDERS:
-        raise ValueError(f"{topology.name!r} is a built-in topology and cannot be replaced")
+        from .errors import TopologyError
+
+        raise TopologyError(f"{topology.name!r} is a built-in topology and cannot be replaced")
     _CACHE[topology.name] = topology
     return topology
 
@@ -128,7 +130,9 @@ def load_topology(path: str | Path) -> Topology:
     with np.load(path, allow_pickle=False) as z:
         missing = [k for k in ("name", "n_vertices", *_INDEX_FIELDS) if k not in z.files]
         if missing:
-            raise ValueError(f"{path} is not a topology file (missing {missing})")
+            from .errors import FileFormatError
+
+            raise FileFormatError(f"{path} is not a topology file (missing {missing})")
         topology = Topology(name=str(z["name"]), n_vertices=int(z["n_vertices"]),
                             **{k: _ix(z[k].reshape(-1, 3) if k == "faces" else z[k]) for k in _INDEX_FIELDS})
     if topology.name in _BUILDERS:

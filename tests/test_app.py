@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from imitator.audio import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -112,7 +113,7 @@ def test_browser_creates_a_style_and_plays_the_animation(server):
     assert "error" not in result, result
     assert "Style 'Congressman' is ready" in result["summary"]
     assert result["selectedStyle"] == "Congressman"
-    expected = len(load_audio(audio)) / 16000
+    expected = len(load_audio(audio)) / SAMPLE_RATE
     assert abs(result["videoDuration"] - expected) < 0.1, (result["videoDuration"], expected)
     assert result["playing"] is True, result["playing"]
     for name in ("animation.mp4", "animation.npz", "animation_obj.zip", "animation.glb"):

@@ -8,8 +8,9 @@ import pytest
 
 from vocaset_fixture import LOWER, SUBJECTS, UPPER, write_faceformer, write_flame_files, write_released
 from imitator.data.dataset import Dataset
-from imitator.data.pickles import DataPickleError, read_data_pickle
-from imitator.data.vocaset import VocasetConfig, VocasetError, convert_vocaset, split_of
+from imitator.data.pickles import read_data_pickle
+from imitator.data.vocaset import VocasetConfig, convert_vocaset, split_of
+from imitator.errors import DataPickleError, TopologyError, VocasetError
 from imitator.flame import flame_topology, read_faces, read_regions
 from imitator.topology import TOPOLOGY_FILE, get_topology, lip_distance
 
@@ -92,9 +93,9 @@ def test_bad_inputs_say_what_is_wrong(sources, tmp_path):
         convert_vocaset(tmp_path, tmp_path / "out", VocasetConfig(str(sources["ply"]), str(sources["masks"])))
     no_lips = tmp_path / "masks.json"
     no_lips.write_text(json.dumps({"nose": [1, 2, 3]}))
-    with pytest.raises(ValueError, match="no 'lips'"):
+    with pytest.raises(TopologyError, match="no 'lips'"):
         flame_topology(read_faces(sources["ply"]), read_regions(no_lips))
-    with pytest.raises(ValueError, match="FLAME has 5023"):
+    with pytest.raises(TopologyError, match="FLAME has 5023"):
         flame_topology(np.array([[0, 1, 9000]]), {"lips": np.arange(10)})
 
 
@@ -142,7 +143,7 @@ def test_train_evaluate_adapt_and_render_on_flame(converted, tmp_path):
     """The model, metrics, adaptation and renderer take the FLAME topology with nothing FLAME-specific."""
     import imitator.topology as topology_module
     from imitator.checkpoint import load_model
-    from imitator.evaluation import evaluate_model
+    from imitator.evaluate import evaluate_model
     from imitator.paper import ProtocolConfig, reproduce_paper
     from imitator.adapt import AdaptConfig
     from imitator.train import TrainConfig, train

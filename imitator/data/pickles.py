@@ -12,7 +12,7 @@ import logging
 import os
 import pickle
 
-from ..errors import ImitatorError
+from ..errors import DataPickleError
 
 log = logging.getLogger("imitator")
 
@@ -27,10 +27,6 @@ _ALLOWED = {
     ("copyreg", "_reconstructor"), ("__builtin__", "object"), ("builtins", "object"),
     ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store array bytes
 }
-
-
-class DataPickleError(ImitatorError):
-    """A pickle that is not plain data (dicts, lists, numbers, strings, numpy arrays)."""
 
 
 class _DataUnpickler(pickle.Unpickler):

@@ -32,7 +32,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..audio import to_mono_16k
-from ..errors import ImitatorError
+from ..errors import VocasetError
 from ..flame import FLAME_VERTICES, flame_topology, read_faces, read_regions
 from ..topology import Topology
 from .dataset import DatasetWriter, Sequence, SequenceInfo
@@ -48,10 +48,6 @@ TRAIN_SUBJECTS = ("FaceTalk_170728_03272", "FaceTalk_170904_00128", "FaceTalk_17
 VAL_SUBJECTS = ("FaceTalk_170811_03275", "FaceTalk_170908_03277")
 TEST_SUBJECTS = ("FaceTalk_170809_00138", "FaceTalk_170731_00024")
 HELD_OUT_SENTENCES = range(21, 41)  # val/test subjects: scored on these; the rest are adaptation references
-
-
-class VocasetError(ImitatorError):
-    """The source folder is not a VOCASET layout we know, or its files disagree."""
 
 
 @dataclass(frozen=True)
