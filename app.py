@@ -12,11 +12,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from imitator import export
 from imitator import animate, create_style, list_styles, render_video
 from imitator.audio import SAMPLE_RATE
 from imitator.errors import ImitatorError
-from imitator.pipeline import default_model
+from imitator.pipeline import default_model, export_animation, picture_note
 
 GENERIC = "generic (no style)"
 EXAMPLES = Path(__file__).parent / "examples"
@@ -54,7 +53,7 @@ def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
     fit = style.meta.fit
     held = f"; on held-out frames {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm "
-               f"on average{held} ({fit['frames']} frames).")
+               f"on average{held} ({fit['frames']} frames). {picture_note(style)}")
     preview = str(out / "tracking.png") if (out / "tracking.png").is_file() else None
     return preview, summary, gr.update(choices=style_choices(), value=style.name)
 
@@ -78,11 +77,10 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
     info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / SAMPLE_RATE:.2f} s of speech, " \
            f"style '{anim.style}'."
     yield video, [video], info + " Preparing downloads..."
-    export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)
-    export.save_obj_zip(out / "animation_obj.zip", anim.vertices, anim.faces, anim.fps)
-    export.save_glb(out / "animation.glb", anim.vertices, anim.faces, anim.fps)
+    notes = export_animation(anim, npz=out / "animation.npz", obj_zip=out / "animation_obj.zip",
+                             glb=out / "animation.glb")  # textured OBJ/GLB; notes say if frames were left out
     files = [video, str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
-    yield video, files, info
+    yield video, files, " ".join([info, *notes])
 
 
 def build_app() -> gr.Blocks:

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -17,6 +18,8 @@ import torch
 
 from .adapt import AdaptConfig, adapt
 from .audio import SAMPLE_RATE, AudioLimits, check_audio, load_audio
+from .blinks import BlinkConfig, apply_blinks, blink_closure
+from .export import GlbOptions
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
 from .inference import features
@@ -36,6 +39,7 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    texture: np.ndarray | None = None  # (S, S, 3) uint8 face texture (imitator.texture); None = the neutral one
     topology: str = "mediapipe468"  # the mesh's topology (imitator.topology), for the renderer
 
 
@@ -57,7 +61,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     else:
         check_audio(audio)
     label = "generic"
-    vector, basis, template = None, None, None
+    vector, basis, template, texture = None, None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
@@ -65,6 +69,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
                                                                  user_dir=user_dir)
         vector, basis, template = st.apply(model)
         label = st.name
+        texture = st.texture.numpy() if st.texture is not None else None
     with torch.inference_mode():
         feats = features(model, audio)
         visemes = model.visemes(feats, vector)
@@ -74,21 +79,56 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
             generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
             generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic, model.cfg.topology)
+                     generic, texture, topology=model.cfg.topology)
 
 
-def render_video(anim: Animation, path: str | os.PathLike) -> Path:
-    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present."""
+def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
+    """The animation with eye blinks added (the same blinks on its generic comparison); unchanged on a
+    topology without eyelid contours (e.g. FLAME built from its region file)."""
+    topology = get_topology(anim.topology)
+    if len(topology.left_eye) < 3 or len(topology.right_eye) < 3:
+        return anim
+    closure = blink_closure(len(anim.vertices), anim.fps, config)
+    generic = apply_blinks(anim.generic, closure, topology) if anim.generic is not None else None
+    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure, topology), generic=generic)
+
+
+def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True) -> Path:
+    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present.
+    blinks: add eye blinks (the model does not move the eyes)."""
     from .render import shared_renderer
     from .video import write_mp4
 
+    anim = with_blinks(anim) if blinks else anim
     renderer = shared_renderer(mesh=get_topology(anim.topology))
     if anim.generic is not None:
-        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
+        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
+                                            texture=anim.texture)
     else:
-        frames = renderer.iter_frames(anim.vertices)
+        frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
     write_mp4(path, frames, anim.fps, anim.audio)
     return Path(path)
+
+
+def export_animation(anim: Animation, npz=None, glb=None, obj_zip=None, blinks: bool = False,
+                     glb_options: GlbOptions = GlbOptions()) -> list[str]:
+    """Write the animation's meshes to the given files (NPZ: the meshes; GLB and OBJ zip: the textured
+    avatar). blinks: add eye blinks to the meshes (off by default: exported motion is the model's own).
+    Returns notes for people (e.g. frames left out of the GLB)."""
+    from . import export
+    from .texture import neutral_texture
+
+    anim = with_blinks(anim) if blinks else anim
+    texture = anim.texture if anim.texture is not None else neutral_texture()
+    notes = []
+    if npz:
+        export.save_npz(npz, anim.vertices, anim.faces, anim.fps)
+    if obj_zip:
+        export.save_obj_zip(obj_zip, anim.vertices, anim.faces, anim.fps, texture=texture)
+    if glb:
+        note = export.save_glb(glb, anim.vertices, anim.faces, anim.fps, glb_options, texture=texture)
+        notes += [note] if note else []
+    return notes
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
@@ -102,6 +142,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
     from .lips import label_reference
+    from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
@@ -133,10 +174,19 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     result.fit["lip_labels"] = lip_note
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = Style.from_adaptation(model, result, name, description, source)
+    style.texture = texture_of(tracked)  # a picture of the face, kept in the style's file
     if save:
         save_style(style, user_dir, overwrite=overwrite)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
     return style
+
+
+def picture_note(style: Style) -> str:
+    """What a new style holds besides motion, in words for the CLI and the app."""
+    if style.texture is None:
+        return "This style has no picture of the face (made from tracked meshes): it shows the neutral face."
+    return (f"The style {style.name!r} keeps a picture of the face from the video (in its style file), so renders "
+            "and exports show that face; deleting the style deletes the picture.")
 
 
 def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
