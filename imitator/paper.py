@@ -161,7 +161,9 @@ def markdown_table(ours: dict[str, dict[str, float]]) -> str:
     lines = [head, "|---|---|" + "---|" * len(COLUMNS)]
 
     def cell(v) -> str:
-        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}" if v >= 0.995 else f"{v:.3f}"
+        if v is None or math.isnan(v):
+            return "-"
+        return f"{v:.2f}" if v >= 0.995 else f"{v:.3f}"  # small values (the official L2_lip) keep 3 digits
 
     for name, metrics in PAPER_ROWS.items():
         lines.append(f"| {name} | paper | " + " | ".join(cell(metrics.get(k)) for k, _ in COLUMNS) + " |")

@@ -32,7 +32,8 @@ def sources(tmp_path_factory):
 @pytest.fixture(scope="module")
 def converted(sources):
     out = sources["root"] / "converted"
-    report = convert_vocaset(sources["root"] / "released", out, VocasetConfig(str(sources["ply"]), str(sources["masks"])))
+    config = VocasetConfig(str(sources["ply"]), str(sources["masks"]))
+    report = convert_vocaset(sources["root"] / "released", out, config)
     return out, report
 
 
@@ -65,7 +66,8 @@ def test_released_layout_converts_to_30fps_mm(sources, converted):
 
 def test_faceformer_layout_gives_the_same_dataset(sources, converted, tmp_path):
     out = tmp_path / "ff"
-    report = convert_vocaset(sources["root"] / "faceformer", out, VocasetConfig(str(sources["obj"]), str(sources["masks"])))
+    config = VocasetConfig(str(sources["obj"]), str(sources["masks"]))  # the .obj reader this time
+    report = convert_vocaset(sources["root"] / "faceformer", out, config)
     assert report.layout == "faceformer"
     a, b = Dataset(converted[0]), Dataset(out)
     assert a.topology == b.topology  # .obj and .ply give the same triangles, so the same content name
