@@ -163,7 +163,7 @@ def read_faceformer(src: Path, wanted: Callable[[str, str], bool]) -> Iterator[R
             yield path.stem, f"vertices are {flat.shape}, expected (T, {3 * FLAME_VERTICES})"
             continue
         kept = np.asarray(flat[::2])  # 60 -> 30 fps
-        yield RawSequence(subject, sentence, kept.reshape(len(kept), FLAME_VERTICES, 3), load_audio(wav, limits=None))
+        yield RawSequence(subject, sentence, kept.reshape(len(kept), FLAME_VERTICES, 3), load_audio(wav, check=False))
 
 
 def parse_numbers(text: str) -> tuple[int, ...]:
