@@ -46,15 +46,30 @@ def load_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None = N
     silence, sample values) for callers that handle them themselves, e.g. the tracker."""
     limits = limits or AudioLimits()
     audio, rate = _decode(source, limits.max_seconds)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    audio = _mono(audio)
     if check:
         check_samples(audio, _name(source))  # before resampling: NaN would spread over the whole signal
-    if rate != SAMPLE_RATE and len(audio):
-        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    audio = _resample_16k(audio, rate)
     if check:
         check_audio(audio, limits, name=_name(source))
+    return audio
+
+
+def to_mono_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Samples already in memory, (N,) or (N, channels), integer PCM or float, at `rate` -> mono float32 at
+    16 kHz, unchecked (e.g. a dataset's stored audio: imitator.data.vocaset)."""
+    return _resample_16k(_mono(_to_float(np.asarray(audio))), rate)
+
+
+def _mono(audio: np.ndarray) -> np.ndarray:
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    return np.ascontiguousarray(audio, dtype=np.float32)
+
+
+def _resample_16k(audio: np.ndarray, rate: int) -> np.ndarray:
+    if rate != SAMPLE_RATE and len(audio):
+        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
     return audio
 
 
