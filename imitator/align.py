@@ -103,10 +103,21 @@ def _phone(name: str) -> str:
     return SILENCE if name.startswith("+") or name.upper() in ("SIL", "<SIL>") else name.upper()
 
 
+# Whisper tiny.en's mean token log-probability: about -0.2..-0.35 on English clips (jfk, lecture, arctic,
+# noisy cafeteria), -0.96 on German speech, whose "transcript" is English words that were never said.
+ENGLISH_MIN_LOGPROB = -0.7
+
+
 def transcribe(audio: np.ndarray) -> str:
     """English transcript of 16 kHz mono `audio` with Whisper tiny.en (CPU, int8)."""
-    segments, _ = _whisper().transcribe(audio.astype(np.float32), language="en", beam_size=5)
-    return " ".join(s.text.strip() for s in segments).strip()
+    return transcribe_scored(audio)[0]
+
+
+def transcribe_scored(audio: np.ndarray) -> tuple[str, float]:
+    """(transcript, mean token log-probability): a low score means the speech is probably not English."""
+    segments = list(_whisper().transcribe(audio.astype(np.float32), language="en", beam_size=5)[0])
+    score = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
+    return " ".join(s.text.strip() for s in segments).strip(), score
 
 
 @lru_cache(maxsize=1)

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import time
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from .errors import ImitatorError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "styles"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+_NAME = re.compile(r"^[^\W_][\w .-]{0,63}$")  # \w: any Unicode letter or digit ("José", "Zoë")
 
 
 class StyleError(ImitatorError):
@@ -87,8 +88,9 @@ def user_style_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    """Style names become file names: letters, digits, space, _ . - only, no path separators, <= 64 chars."""
-    name = name.strip()
+    """Style names become file names: letters (any script), digits, space, _ . - only, no path separators,
+    <= 64 chars. NFC-normalised so that "José" typed on any keyboard is one file name."""
+    name = unicodedata.normalize("NFC", name.strip())
     if not _NAME.match(name) or ".." in name:
         raise StyleError(f"invalid style name {name!r}: use letters, digits, spaces, '_', '-' or '.' "
                          "(up to 64 characters, starting with a letter or digit)")
