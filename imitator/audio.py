@@ -31,14 +31,23 @@ def load_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None = A
     """Decode `source` (a path or the file's bytes) to mono float32 at 16 kHz and check it against `limits`.
 
     limits=None skips the checks (for callers that handle silence themselves, e.g. the tracker)."""
+    audio = to_model_rate(*decode_audio(source))
+    if limits is not None:
+        check_audio(audio, limits, name=_name(source))
+    return audio
+
+
+def decode_audio(source: str | os.PathLike | bytes) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, sample rate) at the file's own rate: what videos keep as their soundtrack."""
     audio, rate = _decode(source)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
-    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    return np.ascontiguousarray(audio, dtype=np.float32), int(rate)
+
+
+def to_model_rate(audio: np.ndarray, rate: int) -> np.ndarray:
     if rate != SAMPLE_RATE and len(audio):
         audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
-    if limits is not None:
-        check_audio(audio, limits, name=_name(source))
     return audio
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .align import ENGLISH_MIN_LOGPROB, BILABIALS, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
+from .align import BILABIALS, ENGLISH_MIN_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
 from .data.dataset import Dataset, write_index
 from .topology import MEDIAPIPE_468, Topology, get_topology, lip_distance
 

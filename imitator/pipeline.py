@@ -10,21 +10,22 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .adapt import AdaptConfig, AdaptResult, adapt
-from .audio import AudioLimits, check_audio, load_audio
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model_rate
 from .checkpoint import load_model
-from .errors import ImitatorError, NoAudioStreamError
+from .errors import ImitatorError, NoAudioStreamError, VideoTooShortError
 from .inference import audio_features
 from .model import Imitator
-from .styles import Style, StyleMeta, check_name, load_style, save_style
+from .progress import Progress, StageBar
+from .style_store import (Style, StyleMeta, StyleNameTakenError, check_name, list_styles, load_style,
+                          save_style)
 from .topology import get_topology
 
-Progress = Callable[[float, str], None]
+MIN_SELFIE_SECONDS = 3.0  # under this a style learns from too few mouth shapes (5-10 s is best)
 
 
 @dataclass
@@ -35,6 +36,9 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    sound: np.ndarray | None = None  # the speech at its own sample rate, for the video's soundtrack
+    sound_rate: int = SAMPLE_RATE
+    speech_name: str = "speech"  # the speech file's name without extension, for download names
 
 
 @functools.lru_cache(maxsize=2)
@@ -47,22 +51,25 @@ def default_model(path: str | None = None) -> Imitator:
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
             model: Imitator | None = None, user_dir: str | os.PathLike | None = None,
-            compare_generic: bool = False) -> Animation:
+            compare_generic: bool = False, owner: str | None = None) -> Animation:
     """Speech (16 kHz samples or any audio/video file) -> meshes. style: a style name, a Style, a training
     style name of the model, or None for the model's generic (mean) style on its mean face.
-    compare_generic: also decode the generic style on the same face (for side-by-side videos)."""
+    compare_generic: also decode the generic style on the same face (for side-by-side videos).
+    owner: whose user styles a style name refers to (see style_store)."""
     model = model or default_model()
+    sound, sound_rate, speech_name = None, SAMPLE_RATE, "speech"
     if not isinstance(audio, np.ndarray):
-        audio = load_audio(audio)
-    else:
-        check_audio(audio)
+        speech_name = Path(audio).stem
+        sound, sound_rate = decode_audio(audio)
+        audio = to_model_rate(sound, sound_rate)
+    check_audio(audio, name=speech_name)
     label = "generic"
     vector, basis, template = None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
         st = style if isinstance(style, Style) else load_style(style, model_id=getattr(model, "model_id", None),
-                                                                 user_dir=user_dir)
+                                                                 user_dir=user_dir, owner=owner)
         vector, basis, template = apply_style(model, st)
         label = st.name
     with torch.inference_mode():
@@ -70,11 +77,12 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
         generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic)
+                     generic, sound, sound_rate, speech_name)
 
 
-def render_video(anim: Animation, path: str | os.PathLike) -> Path:
-    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present."""
+def render_video(anim: Animation, path: str | os.PathLike, progress: Progress | None = None) -> Path:
+    """The animation as an H.264 + AAC mp4 with its speech at the speech's own sample rate; side by side with
+    the generic motion if present. progress: reported every 15 frames (about every 0.5 s here)."""
     from .render import shared_renderer
     from .video import write_mp4
 
@@ -83,8 +91,30 @@ def render_video(anim: Animation, path: str | os.PathLike) -> Path:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
     else:
         frames = renderer.iter_frames(anim.vertices)
-    write_mp4(path, frames, anim.fps, anim.audio)
+    bar = StageBar(progress, {"rendering": 1.0})
+    sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
+    write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=15), anim.fps, sound, rate)
     return Path(path)
+
+
+def download_stem(anim: Animation) -> str:
+    """File names people recognise: the style and the speech, e.g. 'Ava - bob_bought_a_map'."""
+    return f"{anim.style} - {anim.speech_name}".replace("/", "_").replace("\\", "_")
+
+
+def export_animation(anim: Animation, folder: str | os.PathLike, progress: Progress | None = None) -> dict[str, Path]:
+    """The animation as NPZ, a zip of OBJs and an animated GLB in `folder`, named after style and speech."""
+    from . import export
+
+    folder, stem = Path(folder), download_stem(anim)
+    paths = {"npz": folder / f"{stem}.npz", "obj_zip": folder / f"{stem} (OBJ).zip", "glb": folder / f"{stem}.glb"}
+    writers = {"npz": export.save_npz, "obj_zip": export.save_obj_zip, "glb": export.save_glb}
+    bar = StageBar(progress, {"exporting": 1.0})
+    for done, (kind, path) in enumerate(paths.items()):
+        bar.update("exporting", done, len(paths), unit="files", note=path.suffix.lstrip(".").upper())
+        writers[kind](path, anim.vertices, anim.faces, anim.fps)
+    bar.update("exporting", len(paths), len(paths), unit="files")
+    return paths
 
 
 def apply_style(model: Imitator, style: Style):
@@ -117,9 +147,10 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
                  progress: Progress | None = None, config: AdaptConfig = AdaptConfig(),
                  description: str = "", user_dir: str | os.PathLike | None = None, save: bool = True,
                  overwrite: bool = False, preview: str | os.PathLike | None = None,
-                 transcript: str = "") -> Style:
+                 transcript: str = "", owner: str | None = None) -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
+    The name, the video's length and its audio track are checked before the minute of tracking.
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
@@ -127,9 +158,13 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
+    path = Path(video)
+    if save:
+        check_name_free(name, user_dir, owner, overwrite)
+    if path.suffix.lower() != ".npz":
+        check_selfie(path)
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
-    path = Path(video)
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
@@ -156,9 +191,32 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = style_from_adaptation(model, result, name, description, source)
     if save:
-        save_style(style, user_dir, overwrite=overwrite)
+        save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
     return style
+
+
+def check_name_free(name: str, user_dir=None, owner: str | None = None, overwrite: bool = False) -> None:
+    """Refuse a preset's name, or one of the owner's own styles unless asked to overwrite it."""
+    for entry in list_styles(user_dir, owner=owner):
+        if entry.name == name and (entry.kind == "preset" or not overwrite):
+            what = "a bundled preset" if entry.kind == "preset" else "one of your styles"
+            raise StyleNameTakenError(f"{name!r} is already the name of {what}; choose another name"
+                                      + ("" if entry.kind == "preset" else ", or ask to replace it"))
+
+
+def check_selfie(path: Path) -> None:
+    """Length and sound from the file header, so that a bad video is refused in milliseconds, not after
+    a minute of tracking."""
+    from .video import probe_video
+
+    info = probe_video(path)
+    if not info.has_audio:
+        raise NoAudioStreamError(f"{path.name} has no audio track: a style is learned from the face moving "
+                                 "with its speech, so the video must have sound")
+    if info.duration < MIN_SELFIE_SECONDS:
+        raise VideoTooShortError(f"{path.name} is {info.duration:.1f} s long; a style needs at least "
+                                 f"{MIN_SELFIE_SECONDS:g} s of you talking (5-10 s is best)")
 
 
 def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:

@@ -101,3 +101,28 @@ def _send_audio(container, stream, audio: np.ndarray, start: int, stop: int, sam
     af.time_base = Fraction(1, sample_rate)
     container.mux(stream.encode(af))
     return stop
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds (the longest stream)
+    has_video: bool
+    has_audio: bool
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's container header only (milliseconds), so bad input is refused before tracking."""
+    import av
+
+    from .errors import UnreadableVideoError
+
+    name = os.path.basename(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with av.open(os.fspath(path)) as c:
+            durations = [float(s.duration * s.time_base) for s in c.streams if s.duration and s.time_base]
+            duration = max(durations, default=(c.duration or 0) / 1e6)
+            return VideoInfo(duration, bool(c.streams.video), bool(c.streams.audio))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableVideoError(f"{name} is not a video we can read ({e.__class__.__name__})") from e
