@@ -232,7 +232,7 @@ def first_result() -> tuple[str, str, list[str], str] | None:
         paths = export_animation(anim, tmp)
         (tmp / "result.json").write_text(json.dumps({
             "video": video.name, "glb": paths["glb"].name, "files": [video.name, *(p.name for p in paths.values())],
-            "about": describe(anim) + " (an example: make your own below or on the left)"}, ensure_ascii=False))
+            "about": describe(anim) + " An example: make your own with steps 1 and 2."}, ensure_ascii=False))
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
     data = json.loads(index.read_text())
@@ -326,7 +326,7 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
             with gr.Column(scale=4, min_width=300, elem_id="step2"):
                 gr.Markdown("## 2 · Make it speak", elem_classes="step-title")
                 speech = gr.File(label="Speech: an audio file, or a video whose sound is used",
-                                 file_types=SPEECH_TYPES, type="filepath", elem_id="speech", height=110)
+                                 file_types=SPEECH_TYPES, type="filepath", elem_id="speech", height=150)
                 with gr.Accordion("…or record your voice", open=False, elem_id="record"):
                     mic = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="mic")
                 style = gr.Dropdown(choices=[GENERIC], value=FIRST_STYLE if first else GENERIC, label="Style",
@@ -337,9 +337,10 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                 speech_examples = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
                 presets = [e.name for e in style_store.list_styles(user_dir=os.devnull) if e.error is None]
                 if speech_examples:
-                    gr.Examples([[a, s] for a in speech_examples for s in presets] + [[speech_examples[0], GENERIC]],
-                                [speech, style], label="Examples: bundled speech with each preset style",
-                                examples_per_page=8)
+                    pairs = [(a, s) for a in speech_examples for s in [*presets, GENERIC]]
+                    gr.Examples([list(p) for p in pairs], [speech, style], label="Examples: bundled speech, each style",
+                                example_labels=[f"{s.split(' ')[0]} says “{Path(a).stem.replace('_', ' ')}”"
+                                                for a, s in pairs], examples_per_page=8)
             with gr.Column(scale=5, min_width=300, elem_id="result"):
                 gr.Markdown("## Your face, speaking", elem_classes="step-title")
                 video = gr.Video(value=video0, label="Video", show_label=False, format="mp4", autoplay=False,
@@ -353,7 +354,8 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
             styles_table = gr.Dataframe(headers=["Style", "Kind", "Description", "Fit"], label="Styles",
                                         interactive=False, elem_id="styles-table", wrap=True)
             with gr.Row():
-                managed = gr.Dropdown(label="One of your styles", choices=[], elem_id="manage-pick")
+                managed = gr.Dropdown(label="One of your styles", choices=[], elem_id="manage-pick",
+                                      allow_custom_value=True)
                 manage_text = gr.Textbox(label="New name or description", elem_id="manage-text")
             with gr.Row():
                 rename = gr.Button("Rename", elem_id="rename", size="sm")
