@@ -72,7 +72,7 @@
   const FS = `precision mediump float; varying vec3 vn; uniform vec3 color;
     void main() { vec3 nn = normalize(vn); if (!gl_FrontFacing) nn = -nn;
       float d = max(dot(nn, normalize(vec3(0.3, 0.4, 1.0))), 0.0);
-      gl_FragColor = vec4(color * (0.35 + 0.7 * d), 1.0); }`;
+      gl_FragColor = vec4(pow(min(color * (0.3 + 0.8 * d), 1.0), vec3(1.0 / 2.2)), 1.0); }  // glTF colours are linear`;
 
   function program(gl) {
     const p = gl.createProgram();

@@ -82,7 +82,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
 
 def render_video(anim: Animation, path: str | os.PathLike, progress: Progress | None = None) -> Path:
     """The animation as an H.264 + AAC mp4 with its speech at the speech's own sample rate; side by side with
-    the generic motion if present. progress: reported every 15 frames (about every 0.5 s here)."""
+    the generic motion if present. progress: reported every 10 frames (about every 0.3 s here)."""
     from .render import shared_renderer
     from .video import write_mp4
 
@@ -93,7 +93,7 @@ def render_video(anim: Animation, path: str | os.PathLike, progress: Progress | 
         frames = renderer.iter_frames(anim.vertices)
     bar = StageBar(progress, {"rendering": 1.0})
     sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
-    write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=15), anim.fps, sound, rate)
+    write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
     return Path(path)
 
 

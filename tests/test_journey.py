@@ -119,7 +119,7 @@ def test_downloads_are_named_after_style_and_speech_and_keep_the_speech_rate(tmp
     with av.open(str(video)) as c:
         assert c.streams.audio[0].rate == 44100  # not cut to the model's 16 kHz
     assert seen[0][1] == "rendering: 0/60 frames" and seen[-1] == (1.0, "rendering: 60/60 frames")
-    assert len(seen) == 5  # every 15 frames
+    assert len(seen) == 7  # every 10 frames
 
 
 def test_stage_bar_reports_items_and_time_left(monkeypatch):

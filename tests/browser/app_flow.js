@@ -72,7 +72,7 @@ async function waitStatus(page, sel, kinds, timeout) {
   try {
     await page.goto(url, { waitUntil: 'networkidle' });
     // The first screen: steps in order, a result already there
-    result.stepTitles = await page.locator('.step-title').allInnerTexts();
+    result.stepTitles = await page.locator('.step-title h2').allInnerTexts();
     result.firstVideo = await page.evaluate(() => !!document.querySelector('#result-video video'));
     result.firstDownloads = await text(page, '#downloads');
     result.first3d = await play3d(page);
@@ -88,17 +88,15 @@ async function waitStatus(page, sel, kinds, timeout) {
     await page.waitForTimeout(17000);  // longer than a toast lives
     result.shortClip.stillVisible = await page.locator('#create-status .status.error').isVisible();
     result.toasts = await page.locator('.toast-body').count();
-    await page.locator('#selfie button[aria-label="Clear"], #selfie button[title="Clear"]').first().click().catch(() => {});
+    await page.reload({ waitUntil: 'networkidle' });  // a fresh page: same browser, same styles
     await page.locator('#selfie input[type=file]').setInputFiles(cfg.muteClip);
     t0 = Date.now();
     await page.locator('#create').click();
-    await page.waitForFunction(() => !document.querySelector('#create-status').innerText.includes('1.1 s'),
-      null, { timeout: 60000 });
     result.muteClip = await waitStatus(page, '#create-status', ['error'], 60000);
     result.muteClip.seconds = (Date.now() - t0) / 1000;
 
     // Step 1 done: a style named with an accent
-    await page.locator('#selfie button[aria-label="Clear"], #selfie button[title="Clear"]').first().click().catch(() => {});
+    await page.reload({ waitUntil: 'networkidle' });
     await page.locator('#selfie input[type=file]').setInputFiles(cfg.selfie);
     await page.locator('#style-name input, #style-name textarea').first().fill(cfg.styleName);
     await page.locator('#create').click();
@@ -111,8 +109,9 @@ async function waitStatus(page, sel, kinds, timeout) {
     await page.waitForTimeout(1500);
     result.speechVideoShown = await text(page, '#speech');
     result.toastsAfterVideo = await page.locator('.toast-body').count();
-    await page.locator('#speech button[aria-label="Clear"], #speech button[title="Clear"]').first().click().catch(() => {});
     await page.locator('#speech input[type=file]').setInputFiles(cfg.speech);
+    await page.waitForFunction(() => document.querySelector('#speech').innerText.includes('lecture'), null,
+      { timeout: 30000 });
     await page.waitForTimeout(1500);
     await page.locator('#animate').click();
     const changes = [];
