@@ -57,12 +57,12 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     compare_generic: also decode the generic style on the same face (for side-by-side videos).
     owner: whose user styles a style name refers to (see style_store)."""
     model = model or default_model()
-    sound, sound_rate, speech_name = None, SAMPLE_RATE, "speech"
+    sound, sound_rate, speech_name, file_name = None, SAMPLE_RATE, "speech", "the audio"
     if not isinstance(audio, np.ndarray):
-        speech_name = Path(audio).stem
+        speech_name, file_name = Path(audio).stem, Path(audio).name
         sound, sound_rate = decode_audio(audio)
         audio = to_model_rate(sound, sound_rate)
-    check_audio(audio, name=speech_name)
+    check_audio(audio, name=file_name)
     label = "generic"
     vector, basis, template = None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
