@@ -27,6 +27,7 @@ from imitator.errors import ImitatorError
 from imitator.pipeline import (Animation, animate, create_style, default_model, download_stem, export_animation,
                                render_video)
 from imitator.progress import StageBar
+from imitator.video import playable_in_browsers
 
 GENERIC = "generic (no style)"
 ROOT = Path(__file__).resolve().parent
@@ -282,6 +283,17 @@ def list_styles_api():
     return style_views(None)[1]
 
 
+def playable_selfie(video: str | None):
+    """An upload browsers cannot show (e.g. MPEG-4 Part 2) is replaced by an H.264 copy, so the preview is
+    never blank; a file that cannot be read is left for step 1's checks to explain."""
+    if not video:
+        return video
+    try:
+        return str(playable_in_browsers(video, tempfile.mkdtemp(prefix="selfie-", dir=_mkdir(results_dir()))))
+    except (ImitatorError, OSError):
+        return video
+
+
 def start_session(owner: str | None):
     """Each browser keeps a random owner token (gr.BrowserState), so people never see or overwrite each
     other's styles on a shared server."""
@@ -365,6 +377,7 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
 
         views = [style, styles_table, managed]
         demo.load(start_session, owner, [owner, *views], api_name="start_session", api_visibility="private")
+        selfie.upload(playable_selfie, selfie, selfie, api_name="prepare_selfie", api_visibility="private")
         mic.stop_recording(lambda path: path, mic, speech, api_name="use_recording", api_visibility="private")
         create.click(create_style_ui, [selfie, name, replace, owner], [create_status, preview, *views],
                      api_name="create_style_ui", api_visibility="private")

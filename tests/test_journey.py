@@ -130,3 +130,18 @@ def test_stage_bar_reports_items_and_time_left(monkeypatch):
     bar.update("rendering", 0, 100)
     bar.update("rendering", 25, 100)
     assert seen == [(0.25, "rendering: 0/100 frames"), (0.438, "rendering: 25/100 frames, about 30 s left")]
+
+
+def test_an_mpeg4_selfie_gets_a_preview_browsers_play(tmp_path):
+    from test_tracking import gray, write_video
+
+    from imitator.video import playable_in_browsers
+
+    h264 = write_video(tmp_path / "h264.mp4", [gray()] * 50, audio=speechlike(2.0))
+    assert playable_in_browsers(h264, tmp_path / "out") == h264  # nothing to do
+    old = write_video(tmp_path / "old.avi", [gray()] * 50, audio=speechlike(2.0), codecs=("mpeg4", "aac"))
+    (tmp_path / "out").mkdir()
+    copy = playable_in_browsers(old, tmp_path / "out")
+    with av.open(str(copy)) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
+        assert abs(float(c.duration) / 1e6 - 2.0) < 0.15

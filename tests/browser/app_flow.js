@@ -90,6 +90,7 @@ async function waitStatus(page, sel, kinds, timeout) {
     result.toasts = await page.locator('.toast-body').count();
     await page.reload({ waitUntil: 'networkidle' });  // a fresh page: same browser, same styles
     await page.locator('#selfie input[type=file]').setInputFiles(cfg.muteClip);
+    await page.locator('#style-name input, #style-name textarea').first().fill('Stumm');
     t0 = Date.now();
     await page.locator('#create').click();
     result.muteClip = await waitStatus(page, '#create-status', ['error'], 60000);
@@ -109,6 +110,9 @@ async function waitStatus(page, sel, kinds, timeout) {
     await page.waitForTimeout(1500);
     result.speechVideoShown = await text(page, '#speech');
     result.toastsAfterVideo = await page.locator('.toast-body').count();
+    await page.reload({ waitUntil: 'networkidle' });
+    await page.locator('#style input').first().click();
+    await page.getByRole('option', { name: cfg.styleName, exact: true }).click();
     await page.locator('#speech input[type=file]').setInputFiles(cfg.speech);
     await page.waitForFunction(() => document.querySelector('#speech').innerText.includes('lecture'), null,
       { timeout: 30000 });
