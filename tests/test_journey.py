@@ -145,3 +145,14 @@ def test_an_mpeg4_selfie_gets_a_preview_browsers_play(tmp_path):
     with av.open(str(copy)) as c:
         assert c.streams.video[0].codec_context.name == "h264" and c.streams.audio
         assert abs(float(c.duration) / 1e6 - 2.0) < 0.15
+
+
+def test_speech_that_is_not_english_gets_no_english_lip_labels():
+    from conftest import shared_file
+    from imitator.audio import load_audio
+    from imitator.lips import label_reference
+
+    german = load_audio(shared_file("audio", "german1.wav"))[:16000 * 8]
+    vertices = np.zeros((240, 468, 3), np.float32)
+    weights, note = label_reference(vertices, german, 30.0)
+    assert weights is None and "does not sound like English" in note

@@ -74,9 +74,12 @@ async function waitStatus(page, sel, kinds, timeout) {
     // The first screen: steps in order, a result already there
     result.stepTitles = await page.locator('.step-title h2').allInnerTexts();
     result.firstVideo = await page.evaluate(() => !!document.querySelector('#result-video video'));
+    // a label badge over the video hid the "generic" caption of side-by-side videos
+    result.videoBadges = await page.evaluate(() => Array.from(
+      document.querySelectorAll('#result-video [data-testid="block-label"]')).filter((e) => e.offsetParent).length);
     result.firstDownloads = await text(page, '#downloads');
     result.first3d = await play3d(page);
-    await shot(page, 'app_1280.png');
+    await shot(page, 'app.png');
 
     // Step 1, refused up front: a 1.1 s clip, then a video without sound; the message stays
     await page.locator('#selfie input[type=file]').setInputFiles(cfg.shortClip);
@@ -133,7 +136,9 @@ async function waitStatus(page, sel, kinds, timeout) {
       await page.waitForTimeout(100);
     }
     const gaps = changes.slice(1).map((c, i) => c[0] - changes[i][0]);
+    const worst = gaps.map((g, i) => [Math.round(g * 100) / 100, changes[i][1]]).sort((a, b) => b[0] - a[0]);
     result.progress = { updates: changes.length, maxGap: Math.max(...gaps), seconds: (Date.now() - t0) / 1000,
+                        worst: worst.slice(0, 3),
                         samples: changes.filter((c, i) => i % 15 === 0).map((c) => c[1]).slice(0, 40) };
     result.animateStatus = await waitStatus(page, '#animate-status', ['ok', 'error'], 10000);
     result.videoDuration = await page.evaluate(() => {
@@ -143,7 +148,7 @@ async function waitStatus(page, sel, kinds, timeout) {
     result.info = await text(page, '#result-info');
     result.downloads = await text(page, '#downloads');
     result.new3d = await play3d(page);
-    await shot(page, 'app_result_1280.png');
+    await shot(page, 'app_result.png');
 
     // Styles: rename, then delete; each shows in the table and the picker
     await page.locator('#manage').getByText('Your styles').first().click();
