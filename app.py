@@ -107,20 +107,26 @@ def fit_text(entry) -> str:
 
 class LiveProgress:
     """gr.Progress fed by the library's callbacks; while a step is silent (e.g. the speech encoder on a long
-    file) the last message is re-sent every second with the seconds spent on it, so the bar never freezes."""
+    file) the last message is re-sent about every second with the seconds spent on it, so the bar never
+    freezes. Messages without their own estimate get one for the whole task, from the bar's speed so far."""
 
     def __init__(self, progress: gr.Progress, stages: dict[str, float]):
         self.progress, self.bar = progress, StageBar(self._report, stages)
         self.last, self.since, self._stop = (0.0, ""), time.perf_counter(), threading.Event()
+        self.began = self.since
 
     def _report(self, fraction: float, message: str) -> None:
-        self.last, self.since = (fraction, message), time.perf_counter()
+        now = time.perf_counter()
+        if "left" not in message and fraction > 0.05 and now - self.began > 2:  # e.g. tracking, adaptation
+            message += f" (about {(now - self.began) * (1 - fraction) / fraction:.0f} s left in all)"
+        self.last, self.since = (fraction, message), now
         self.progress(fraction, desc=message)
 
     def start(self, stage: str, message: str) -> None:
         self._report(self.bar.start[stage], message)
 
     def __enter__(self) -> "LiveProgress":
+        self._stop = threading.Event()  # a fresh one: the same bar is entered again for the downloads
         context = contextvars.copy_context()  # gr.Progress finds its request through context variables
         threading.Thread(target=context.run, args=(self._tick,), daemon=True).start()
         return self

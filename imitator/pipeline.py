@@ -111,7 +111,8 @@ def export_animation(anim: Animation, folder: str | os.PathLike, progress: Progr
     writers = {"npz": export.save_npz, "obj_zip": export.save_obj_zip, "glb": export.save_glb}
     bar = StageBar(progress, {"exporting": 1.0})
     for done, (kind, path) in enumerate(paths.items()):
-        bar.update("exporting", done, len(paths), unit="files", note=path.suffix.lstrip(".").upper())
+        bar.update("exporting", done, len(paths), unit="files", note=f"writing {path.suffix.lstrip('.').upper()}",
+                   estimate=False)
         writers[kind](path, anim.vertices, anim.faces, anim.fps)
     bar.update("exporting", len(paths), len(paths), unit="files")
     return paths

@@ -28,13 +28,15 @@ class StageBar:
             acc += weight
         self._began: dict[str, float] = {}
 
-    def update(self, stage: str, done: float, total: float, unit: str = "frames", note: str = "") -> None:
+    def update(self, stage: str, done: float, total: float, unit: str = "frames", note: str = "",
+               estimate: bool = True) -> None:
+        """estimate=False where items differ in cost (files of different sizes): no time left is guessed."""
         now = time.perf_counter()
         began = self._began.setdefault(stage, now)
         part = min(max(done / total, 0.0), 1.0) if total else 1.0
         message = f"{stage}: {done:g}/{total:g} {unit}" if unit else stage
         elapsed = now - began
-        if 0 < done < total and elapsed > 0.5:  # a rate from under half a second would be noise
+        if estimate and 0 < done < total and elapsed > 0.5:  # a rate from under half a second would be noise
             message += f", about {elapsed / done * (total - done):.0f} s left"
         self.report(self.start[stage] + self.share[stage] * part, message + (f" ({note})" if note else ""))
 

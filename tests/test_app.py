@@ -198,3 +198,20 @@ def test_browser_journey(server):
     assert video_width >= 360 and video_top < 400 and r["phone"]["scrollWidth"] <= 390, r["phone"]
     for name in ("app.png", "app_result.png", "app_390.png"):
         assert (shots / name).is_file()
+
+
+def test_live_progress_beats_while_the_library_is_silent_and_estimates_time_left(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from app import LiveProgress
+
+    sent = []
+    live = LiveProgress(lambda fraction, desc: sent.append((fraction, desc)), {"a": 1.0, "b": 1.0})
+    for _ in range(2):  # entered twice, as for the video and then the downloads
+        with live:
+            live.start("a", "listening")
+            time.sleep(2.3)
+    beats = [d for _, d in sent if "s on this)" in d]
+    assert len(beats) >= 3 and beats[0] == "listening (1 s on this)", sent
+    live.began = time.perf_counter() - 10  # 10 s in, halfway: about 10 s left
+    live.bar.sub("b")(0.0, "adapting: step 1")
+    assert sent[-1] == (0.5, "adapting: step 1 (about 10 s left in all)")
