@@ -22,10 +22,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from imitator import style_store
+from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.errors import ImitatorError
-from imitator.pipeline import (Animation, animate, create_style, default_model, download_stem, export_animation,
-                               render_video)
+from imitator.pipeline import default_model, download_stem, export_animation
 from imitator.progress import StageBar
 from imitator.video import playable_in_browsers
 
@@ -84,7 +83,7 @@ def viewer_html(glb: Path, sound: Path) -> str:
 
 
 def describe(anim: Animation) -> str:
-    seconds = len(anim.audio) / 16000
+    seconds = len(anim.audio) / SAMPLE_RATE
     return (f"**{anim.style}** says *{anim.speech_name}*: {len(anim.vertices)} frames at {anim.fps:g} fps "
             f"for {seconds:.1f} s of speech.")
 

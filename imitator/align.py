@@ -16,17 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import ImitatorError
+from .audio import SAMPLE_RATE
+from .errors import AlignmentError
 
-SAMPLE_RATE = 16000
 BILABIALS = frozenset({"M", "B", "P"})
 SILENCE = "SIL"
 
 Phones = list[tuple[str, float, float]]  # (ARPAbet phone without stress, start s, end s)
-
-
-class AlignmentError(ImitatorError):
-    """The transcript could not be aligned to the audio."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,7 @@
-"""The `imitator` command line. Thin: each command parses arguments and calls the Python API."""
+"""The `imitator` command line. Thin: each command parses arguments and calls the Python API.
+
+A user's mistake (an ImitatorError, or a missing input file) is one line on stderr and exit status 2;
+anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +52,7 @@ def _cmd_label_lips(args: argparse.Namespace) -> None:
 
 
 def _cmd_track(args: argparse.Namespace) -> None:
+    from .audio import SAMPLE_RATE
     from .tracking import save_preview, track_video
 
     bar, progress = _percent_bar("track")
@@ -58,7 +62,7 @@ def _cmd_track(args: argparse.Namespace) -> None:
     if args.preview:
         save_preview(result, args.preview)
     print(f"{args.out}: {len(result.vertices)} frames at {result.fps:g} fps, "
-          f"{int(result.valid.sum())} valid, audio {len(result.audio) / 16000:.2f} s")
+          f"{int(result.valid.sum())} valid, audio {len(result.audio) / SAMPLE_RATE:.2f} s")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -119,10 +123,11 @@ def _cmd_styles(args: argparse.Namespace) -> None:
 
 
 def _cmd_animate(args: argparse.Namespace) -> None:
+    from .errors import UsageError
     from .pipeline import animate
 
     if not (args.npz or args.out or args.glb or args.obj_zip):
-        raise ValueError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
+        raise UsageError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
     anim = animate(args.audio, style=args.style, model=_model(args), compare_generic=args.side_by_side)
     from . import export
 
@@ -145,7 +150,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     from .checkpoint import load_model
     from .data.dataset import Dataset
-    from .evaluation import evaluate_model, markdown_table
+    from .errors import UsageError
+    from .evaluate import evaluate_model, markdown_table
 
     data = Dataset(args.data)
     rows = []
@@ -156,7 +162,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         style = "auto" if args.style == "auto" else (None if args.style == "generic" else args.style)
         rows += [(args.checkpoint, g) for g in evaluate_model(model, data, args.split, style)]
     if not rows:
-        raise ValueError("nothing to evaluate: give --checkpoint and/or --static")
+        raise UsageError("nothing to evaluate: give --checkpoint and/or --static")
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:
@@ -258,13 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERROR = 2  # the exit status of a user's mistake, as argparse uses for bad arguments
+
+
 def main(argv: list[str] | None = None) -> None:
+    from .errors import ImitatorError
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # user errors: one clear line, no traceback
+    except (ImitatorError, FileNotFoundError) as e:  # user errors: one clear line, no traceback
         print(f"imitator {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(USER_ERROR)
 
 
 if __name__ == "__main__":

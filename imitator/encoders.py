@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .audio import SAMPLE_RATE
-from .errors import EncoderUnavailableError
+from .errors import ConfigError, EncoderUnavailableError
 
 DEFAULT_ENCODER = "whisper-tiny.en"
 
@@ -45,9 +45,12 @@ def resample_features(features: torch.Tensor, n_frames: int) -> torch.Tensor:
     return x[0] if squeeze else x
 
 
-def features_at_fps(encoder: AudioEncoder, audio: np.ndarray, fps: float) -> torch.Tensor:
-    """Encoder features of `audio`, one row per motion frame: (round(seconds * fps), dim)."""
-    return resample_features(encoder.encode(audio), n_motion_frames(len(audio), fps))
+def features_at_fps(encoder: AudioEncoder, audio: np.ndarray, fps: float, n_frames: int | None = None) -> torch.Tensor:
+    """Encoder features of `audio`, one row per motion frame: (n_frames, dim). The one frame-count rule:
+    n_frames if the caller has frames to match (a dataset sequence, a tracked video), else
+    round(seconds * fps)."""
+    n = n_motion_frames(len(audio), fps) if n_frames is None else n_frames
+    return resample_features(encoder.encode(audio), n)
 
 
 # --- mel -----------------------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ def _frozen_encoder(name: str) -> AudioEncoder:
         return MelEncoder()
     if name == "whisper-tiny.en":
         return WhisperTinyEncoder()
-    raise ValueError(f"unknown audio encoder {name!r}: use whisper-tiny.en, mel or hf:<model id or path>")
+    raise ConfigError(f"unknown audio encoder {name!r}: use whisper-tiny.en, mel or hf:<model id or path>")
 
 
 def build_encoder(name: str = DEFAULT_ENCODER) -> AudioEncoder:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import FileFormatError
 from .render import vertex_normals
 
 _MM_PER_M = 1000.0
@@ -74,7 +75,7 @@ def load_obj_zip(path: str | os.PathLike) -> MeshSequence:
             frames.append(v)
             faces = f if faces is None else faces
     if not frames:
-        raise ValueError(f"{path} holds no .obj files")
+        raise FileFormatError(f"{path} holds no .obj files")
     return MeshSequence(np.stack(frames), faces, None)
 
 
@@ -222,7 +223,7 @@ def read_glb(path: str | os.PathLike) -> tuple[dict, bytes]:
         data = f.read()
     magic, version, total = struct.unpack_from("<4sII", data, 0)
     if magic != b"glTF" or version != 2 or total != len(data):
-        raise ValueError(f"{path} is not a glTF 2.0 binary (magic {magic!r}, version {version}, length {total})")
+        raise FileFormatError(f"{path} is not a glTF 2.0 binary (magic {magic!r}, version {version}, length {total})")
     json_len, json_type = struct.unpack_from("<I4s", data, 12)
     gltf = json.loads(data[20:20 + json_len])
     binary = b""

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, AdaptResult, adapt
+from .adapt import AdaptConfig, adapt
 from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model_rate
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError, VideoTooShortError
-from .inference import audio_features
+from .inference import features
 from .model import Imitator
 from .progress import Progress, StageBar
-from .style_store import (Style, StyleMeta, StyleNameTakenError, check_name, list_styles, load_style,
-                          save_style)
+from .style_store import StyleNameTakenError, check_name, list_styles, load_style, save_style
+from .styles import Style
 from .topology import get_topology
 
 MIN_SELFIE_SECONDS = 3.0  # under this a style learns from too few mouth shapes (5-10 s is best)
@@ -43,10 +43,8 @@ class Animation:
 
 @functools.lru_cache(maxsize=2)
 def default_model(path: str | None = None) -> Imitator:
-    """Loaded once per process (the app and the CLI call this for every request), on the GPU if any.
-    Default: $IMITATOR_MODEL if set, else the bundled model."""
-    path = path or os.environ.get("IMITATOR_MODEL") or None
-    return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
+    """load_model(path), loaded once per process: the app and the CLI call this for every request."""
+    return load_model(path)
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
@@ -68,14 +66,18 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
-        st = style if isinstance(style, Style) else load_style(style, model_id=getattr(model, "model_id", None),
+        st = style if isinstance(style, Style) else load_style(style, model_id=model.model_id or None,
                                                                  user_dir=user_dir, owner=owner)
-        vector, basis, template = apply_style(model, st)
+        vector, basis, template = st.apply(model)
         label = st.name
     with torch.inference_mode():
-        visemes = model.viseme_decoder(audio_features(model, audio))
-        verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
-        generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
+        feats = features(model, audio)
+        visemes = model.visemes(feats, vector)
+        verts = model.motion(visemes, vector, template, basis)[0].cpu().numpy()
+        generic = None
+        if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
+            generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
+            generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
                      generic, sound, sound_rate, speech_name)
 
@@ -116,32 +118,6 @@ def export_animation(anim: Animation, folder: str | os.PathLike, progress: Progr
         writers[kind](path, anim.vertices, anim.faces, anim.fps)
     bar.update("exporting", len(paths), len(paths), unit="files")
     return paths
-
-
-def apply_style(model: Imitator, style: Style):
-    """A style file -> (style vector, deformation basis, template) for Imitator.decode_motion."""
-    device = model.template.device
-    basis = None
-    if style.basis_weight_delta is not None:
-        basis = torch.nn.Linear(model.cfg.d_model, 3 * model.cfg.n_vertices).to(device)
-        generic = model.motion_decoder.basis
-        with torch.no_grad():
-            basis.weight.copy_(generic.weight + style.basis_weight_delta.to(device))
-            basis.bias.copy_(generic.bias + style.basis_bias_delta.to(device))
-    if style.template.shape != (model.cfg.n_vertices, 3):
-        raise ImitatorError(f"style {style.name!r} has {style.template.shape[0]} vertices; "
-                            f"the model has {model.cfg.n_vertices}")
-    return style.vector.to(device)[None], basis, style.template.to(device)
-
-
-def style_from_adaptation(model: Imitator, result: AdaptResult, name: str, description: str = "",
-                          source: str = "") -> Style:
-    generic = model.motion_decoder.basis
-    meta = StyleMeta(name=name, description=description, source=source,
-                     model_id=getattr(model, "model_id", ""), fit=result.fit)
-    return Style(meta, result.template.cpu(), result.style.cpu(),
-                 (result.basis.weight - generic.weight).detach().cpu(),
-                 (result.basis.bias - generic.bias).detach().cpu())
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
@@ -190,7 +166,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note
     source = f"{path.name} sha256:{_file_hash(path)}"
-    style = style_from_adaptation(model, result, name, description, source)
+    style = Style.from_adaptation(model, result, name, description, source)
     if save:
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
@@ -234,7 +210,7 @@ def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
     if length < tracked.fps:  # under a second of usable face
         raise ImitatorError(f"the face was tracked for only {length / tracked.fps:.1f} s in a row; "
                             "at least 1 s is needed to learn a style")
-    per_frame = 16000 / tracked.fps
+    per_frame = SAMPLE_RATE / tracked.fps
     audio = tracked.audio[int(first * per_frame): int((first + length) * per_frame)]
     return tracked.vertices[first:first + length], audio
 

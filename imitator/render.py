@@ -22,16 +22,13 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from .errors import RenderError  # noqa: F401 (raised here; importable from here as before)
 from .topology import MEDIAPIPE_468, Topology
 
 EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri "
             "libgbm1` (a Hugging Face Space lists them in packages.txt).")
 
 Color = tuple[float, float, float]
-
-
-class RenderError(RuntimeError):
-    """Offscreen OpenGL could not start on this machine; the message says what to install."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
 from .data.dataset import Dataset, SequenceInfo
-from .encoders import build_encoder, resample_features
+from .encoders import build_encoder, features_at_fps, resample_features
+from .errors import ConfigError, DatasetError
 from .losses import LossWeights, imitator_loss, reconstruction_loss
 from .model import Imitator, ModelConfig
 from .topology import get_topology
@@ -92,7 +93,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     data = Dataset(cfg.data)
     train_infos = data.select("train")[: cfg.max_sequences]
     if not train_infos:
-        raise ValueError(f"{cfg.data} has no sequences in the 'train' split")
+        raise DatasetError(f"{cfg.data} has no sequences in the 'train' split")
     val_infos = data.select("val")
     style_names = tuple(sorted({i.identity for i in train_infos}))
     encoder = build_encoder(cfg.encoder)
@@ -107,14 +108,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     else:
         make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
         if make_config is None:
-            raise ValueError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
+            raise ConfigError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
         mcfg = make_config(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
                               "style_names": style_names, "encoder": cfg.encoder, "audio_dim": encoder.dim,
                               "fps": data.fps, **cfg.model})
         mean_template = torch.stack([e.template for e in train_set]).mean(0)
-        model = Imitator(mcfg, template=mean_template)
-        if encoder.trainable:
-            model.audio_encoder = encoder
+        model = Imitator(mcfg, template=mean_template, audio_encoder=encoder if encoder.trainable else None)
         state = None
     model.to(device).train()
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -171,7 +170,7 @@ def _lip_region(region: str, topology: str) -> list[int] | None:
         return None
     if region == "lips":
         return get_topology(topology).lip_vertices.tolist()
-    raise ValueError(f"unknown lip region {region!r}: use face or lips")
+    raise ConfigError(f"unknown lip region {region!r}: use face or lips")
 
 
 def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
@@ -181,7 +180,7 @@ def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
     if cfg.lr_schedule == "cosine":
         progress = epoch / max(cfg.epochs - 1, 1)
         return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-    raise ValueError(f"unknown lr schedule {cfg.lr_schedule!r}: use constant or cosine")
+    raise ConfigError(f"unknown lr schedule {cfg.lr_schedule!r}: use constant or cosine")
 
 
 @dataclass
@@ -220,7 +219,7 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         T = len(seq.vertices)
         feats = None
         if not encoder.trainable:
-            feats = _cached_features(cache, info.id, lambda: resample_features(encoder.encode(seq.audio), T))
+            feats = _cached_features(cache, info.id, lambda: features_at_fps(encoder, seq.audio, data.fps, T))
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
         examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),

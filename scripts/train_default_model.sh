@@ -14,5 +14,5 @@ OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m imitator train "$WORK/corpus" --out
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
 $PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (lip loss x30 on the lips)"
-$PY scripts/make_presets.py --data "$WORK/corpus" --out styles
-echo "bundled model and presets written; evaluate with: $PY benchmarks/quality.py --data $WORK/corpus"
+$PY scripts/make_presets.py --data "$WORK/corpus" --out imitator/presets
+echo "bundled model and presets written; evaluate with: $PY -m benchmarks.quality --data $WORK/corpus"

@@ -5,6 +5,7 @@ import soundfile as sf
 import torch
 
 from conftest import speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.checkpoint import save_model
 from imitator.cli import main
 from imitator.model import Imitator, ModelConfig
@@ -21,7 +22,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture
 def speech(tmp_path):
     path = tmp_path / "speech.wav"
-    sf.write(path, speechlike(2.0), 16000)
+    sf.write(path, speechlike(2.0), SAMPLE_RATE)
     return str(path)
 
 
@@ -35,10 +36,10 @@ def test_animate_writes_npz(model_dir, speech, tmp_path, capsys):
 
 def test_user_errors_are_one_line_without_traceback(model_dir, tmp_path, capsys):
     silent = tmp_path / "silent.wav"
-    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    sf.write(silent, np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
     with pytest.raises(SystemExit) as exit_info:
         main(["animate", str(silent), "--model", model_dir, "--npz", str(tmp_path / "x.npz")])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("imitator animate: error: silent.wav is silent") and "Traceback" not in err
     with pytest.raises(SystemExit):

@@ -84,10 +84,10 @@ def test_styles_are_managed_per_owner_and_presets_are_protected(tmp_path):
 
 
 def test_a_user_file_named_like_a_preset_does_not_shadow_it(tmp_path):
-    from imitator.styles import save_style as write_file
+    from imitator.style_store import _save as write_file  # a plain file write, as before presets were protected
 
     d = tmp_path / "styles"
-    write_file(_style("Ava"), d)  # e.g. left over from before presets were protected
+    write_file(_style("Ava"), d)
     assert [e.kind for e in style_store.list_styles(d) if e.name == "Ava"] == ["preset"]
     assert style_store.load_style("Ava", user_dir=d).template.shape != (10, 3)
 

@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from conftest import shared_file, speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.adapt import AdaptConfig
 from imitator.checkpoint import load_model, save_model
-from imitator.errors import NoAudioStreamError, SilentAudioError
+from imitator.errors import NoAudioStreamError, SilentAudioError, StyleModelMismatchError, StyleNotFoundError
 from imitator.model import Imitator, ModelConfig
 from imitator.pipeline import animate, create_style
-from imitator.styles import StyleModelMismatchError, StyleNotFoundError, list_styles
+from imitator.style_store import list_styles
 
 FAST = AdaptConfig(stage1_steps=40, stage2_steps=40)
 
@@ -53,7 +54,8 @@ def test_generic_and_training_styles(model):
 
 
 def test_style_for_other_weights_is_refused(model, tmp_path):
-    from imitator.styles import Style, StyleMeta, save_style
+    from imitator.style_store import save_style
+    from imitator.styles import Style, StyleMeta
 
     save_style(Style(StyleMeta("Other", model_id="0123456789abcdef"), torch.zeros(468, 3), torch.zeros(64)), tmp_path)
     with pytest.raises(StyleModelMismatchError):
@@ -67,7 +69,7 @@ def test_unknown_style(model, tmp_path):
 
 def test_silent_speech_is_refused(model):
     with pytest.raises(SilentAudioError):
-        animate(np.zeros(16000, np.float32), model=model)
+        animate(np.zeros(SAMPLE_RATE, np.float32), model=model)
 
 
 def test_video_without_audio_cannot_make_a_style(model, tmp_path):

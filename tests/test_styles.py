@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from imitator.styles import (CorruptStyleError, Style, StyleError, StyleMeta, StyleModelMismatchError,
-                             StyleNotFoundError, delete_style, list_styles, load_style, save_style, user_style_dir)
+from imitator.errors import CorruptStyleError, StyleError, StyleModelMismatchError, StyleNotFoundError
+from imitator.style_store import delete_style, list_styles, load_style, save_style, user_style_dir
+from imitator.styles import Style, StyleMeta
 
 
 def make_style(name="Ada", model_id="m1", with_basis=True):

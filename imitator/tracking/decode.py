@@ -1,0 +1,170 @@
+"""Decoding: video frames (upright, prefetched) through MediaPipe FaceMesh -> raw landmarks per frame, and
+the audio track cut to the video's span."""
+from __future__ import annotations
+
+import os
+from contextlib import closing
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE, AudioLimits, load_audio, rms_dbfs
+from ..errors import NoAudioStreamError, UnreadableVideoError
+from .result import Progress, TrackConfig
+
+
+@dataclass
+class Detections:
+    times: np.ndarray         # (N,) seconds from the first frame, of the frames that were looked at
+    landmarks: np.ndarray     # (N, 478, 3) x, y in pixels of the upright frame, z in the same units
+    found: np.ndarray         # (N,) bool
+    duration: float           # seconds covered by the video stream
+    source: dict              # what we learned about the file
+    audio_offset: float       # audio start minus first video frame, seconds
+    preview: tuple[np.ndarray, np.ndarray, float] | None  # (image, (468, 2) pixels, time) of one frame
+
+
+def detect(path, config: TrackConfig, progress: Progress) -> Detections:
+    """Decode every frame (PyAV), upright it, and run MediaPipe FaceMesh on frames at most ~fps apart."""
+    import av
+    import mediapipe as mp
+
+    path = os.fspath(path)
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        container = av.open(path)
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableVideoError(f"{name} is not a video we can read ({e.__class__.__name__})") from e
+    with container, mp.solutions.face_mesh.FaceMesh(static_image_mode=False, refine_landmarks=True,
+                                                    max_num_faces=config.max_faces) as mesh:
+        if not container.streams.video:
+            raise UnreadableVideoError(f"{name} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or stream.guessed_rate or config.fps)
+        expected = stream.frames or int((container.duration or 0) / 1e6 * rate) or None
+        audio_start = None
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            audio_start = float(a.start_time * a.time_base) if a.start_time is not None else 0.0
+
+        times, landmarks, found = [], [], []
+        preview, best, seen = None, -np.inf, {"decoded": 0}
+        try:
+            # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
+            # closing(): on an error here the thread stops before the container closes under it.
+            with closing(_prefetch(_upright_frames(container, stream, rate, config, seen))) as frames:
+                for t, image, n_decoded in frames:
+                    result = mesh.process(image)
+                    lm = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    times.append(t)
+                    found.append(lm is not None)
+                    landmarks.append(lm if lm is not None else np.zeros((478, 3), np.float32))
+                    score = -abs(t - 0.5 * (expected or n_decoded) / rate)  # the preview shows the middle frame
+                    if lm is not None and score > best:
+                        best, preview = score, (image, lm[:468, :2].copy(), t)
+                    if expected and len(times) % 10 == 0:
+                        progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
+        except av.error.FFmpegError as e:
+            raise UnreadableVideoError(f"{name}: the video could not be decoded ({e})") from e
+        if seen["decoded"] == 0:
+            raise UnreadableVideoError(f"{name}: the video stream has no frames")
+        span = seen["last"] - seen["first"]
+        # The last frame lasts one frame interval; with a variable rate, a typical short one.
+        frame_time = float(np.percentile(np.diff(seen["times"]), 25)) if seen["decoded"] > 1 else 1.0 / rate
+        source = {"file": name, "width": seen["width"], "height": seen["height"], "rotation": seen["rotation"],
+                  "frames": seen["decoded"], "average_fps": rate, "codec": stream.codec_context.name}
+    # A preview keeps the frame at detection size; the landmarks are in its pixels too.
+    return Detections(times=np.asarray(times), landmarks=np.stack(landmarks), found=np.asarray(found),
+                       duration=float(span + frame_time), source=source,
+                       audio_offset=(audio_start - seen["first"]) if audio_start is not None else 0.0,
+                       preview=preview)
+
+
+def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: dict):
+    """Yield (seconds since the first frame, upright RGB image, frames decoded so far) for frames at least
+    0.75 output frames apart (a closer frame adds nothing after resampling). `seen` collects the first and
+    last frame times and the stream's displayed size and rotation."""
+    last_used = -np.inf
+    for n, frame in enumerate(container.decode(stream), start=1):
+        t = frame.time if frame.time is not None else (n - 1) / rate
+        if n == 1:
+            seen.update(first=t, rotation=int(frame.rotation or 0), width=frame.width, height=frame.height)
+        seen.update(last=t, decoded=n)
+        seen.setdefault("times", []).append(t)
+        if t - seen["first"] - last_used >= 0.75 / config.fps:
+            last_used = t - seen["first"]
+            yield last_used, _upright_rgb(frame, config.detect_max_side), n
+
+
+def _prefetch(iterable, size: int = 8):
+    """Iterate `iterable` in a background thread, `size` items ahead; its exceptions surface here."""
+    import queue
+    import threading
+
+    items: queue.Queue = queue.Queue(size)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in iterable:
+                if stop.is_set():
+                    return
+                items.put(item)
+            items.put(done)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            items.put(e)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                thread.join(0.01)
+
+
+def _upright_rgb(frame, max_side: int) -> np.ndarray:
+    """The frame as displayed (rotation metadata applied), RGB, longest side at most `max_side`."""
+    scale = min(1.0, max_side / max(frame.width, frame.height))
+    w, h = int(round(frame.width * scale)) // 2 * 2, int(round(frame.height * scale)) // 2 * 2
+    image = frame.to_ndarray(format="rgb24", width=w, height=h)
+    quarter_turns = int(round((frame.rotation or 0) / 90)) % 4  # display matrix: counter-clockwise degrees
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
+
+
+def _largest_face(faces, width: int, height: int) -> np.ndarray | None:
+    """(478, 3) landmarks of the largest face: x right, y down, z away from camera, all in pixels."""
+    if not faces:
+        return None
+    arrays = [np.array([(p.x * width, p.y * height, p.z * width) for p in f.landmark], np.float32)
+              for f in faces]
+    areas = [np.ptp(a[:, 0]) * np.ptp(a[:, 1]) for a in arrays]
+    return arrays[int(np.argmax(areas))]
+
+
+def extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[str]]:
+    """The audio track at 16 kHz, shifted so sample 0 plays with frame 0 and cut to the video's length."""
+    try:
+        audio = load_audio(path, limits=None)
+    except NoAudioStreamError:
+        return np.zeros(0, np.float32), ["no audio track: the face is tracked, but creating a style from "
+                                         "this video needs its speech; give the audio as a separate file"]
+    shift = int(round(offset * SAMPLE_RATE))
+    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
+    n = int(round(seconds * SAMPLE_RATE))
+    audio = np.pad(audio[:n], (0, max(0, n - len(audio))))
+    warnings = []
+    if rms_dbfs(audio) < AudioLimits().silence_dbfs:
+        warnings.append(f"the audio track is silent ({rms_dbfs(audio):.0f} dBFS): creating a style needs speech")
+    return audio.astype(np.float32), warnings
