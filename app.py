@@ -388,6 +388,9 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                      api_name="create_style_ui", api_visibility="private")
         go.click(animate_ui, [speech, style, side, owner], [animate_status, video, viewer, downloads, about],
                  api_name="animate_ui", api_visibility="private")
+        # on a phone the result sits above the steps: bring it into view with its progress
+        go.click(None, js="() => { if (window.innerWidth < 600) "
+                          "document.querySelector('#result').scrollIntoView({behavior: 'smooth'}); }")
         for button, action in ((rename, "rename"), (describe_btn, "describe"), (delete, "delete")):
             button.click(manage_ui(action), [managed, manage_text, owner], [manage_status, *views],
                          api_name=f"{action}_style_ui", api_visibility="private")
