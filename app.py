@@ -274,14 +274,23 @@ def manage_ui(action: str):
     return handler
 
 
-def manage_api(action: str):
-    def handler(style, text=""):
-        try:
-            return _manage(action, style, text, None)
-        except (ImitatorError, FileNotFoundError) as e:
-            raise gr.Error(str(e), print_exception=False) from e
-    handler.__name__ = f"{action}_style_api"
-    return handler
+def _manage_api(action: str, style: str, text: str = "") -> str:
+    try:
+        return _manage(action, style, text, None)
+    except (ImitatorError, FileNotFoundError) as e:
+        raise gr.Error(str(e), print_exception=False) from e
+
+
+def rename_style_api(style: str, new_name: str) -> str:
+    return _manage_api("rename", style, new_name)
+
+
+def describe_style_api(style: str, description: str) -> str:
+    return _manage_api("describe", style, description)
+
+
+def delete_style_api(style: str) -> str:
+    return _manage_api("delete", style)
 
 
 def list_styles_api():
@@ -402,9 +411,9 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                     ("create_style", create_style_api, [selfie, name, replace], [preview, message]),
                     ("animate", animate_api, [speech, style, side], [video, downloads, about]),
                     ("list_styles", list_styles_api, [], [styles_table]),
-                    ("rename_style", manage_api("rename"), [managed, manage_text], [message]),
-                    ("describe_style", manage_api("describe"), [managed, manage_text], [message]),
-                    ("delete_style", manage_api("delete"), [managed], [message])):
+                    ("rename_style", rename_style_api, [managed, manage_text], [message]),
+                    ("describe_style", describe_style_api, [managed, manage_text], [message]),
+                    ("delete_style", delete_style_api, [managed], [message])):
                 gr.Button(api_name, visible=False).click(fn, inputs, outputs, api_name=api_name)
     return demo
 

@@ -95,6 +95,8 @@ def test_api_names_every_input_and_output(server):
             assert item["label"] and not item["label"].startswith("value_"), (name, item)
     assert [r["label"] for r in api["/animate"]["returns"]] == ["Video", "Downloads: mp4, NPZ, OBJ zip, GLB",
                                                                 "About the result"]
+    names = {n: [p["parameter_name"] for p in e["parameters"]] for n, e in api.items()}
+    assert names["/animate"] == ["speech", "style", "side_by_side"] and names["/rename_style"] == ["style", "new_name"]
 
 
 def test_first_load_result_and_api_journey(server):
