@@ -326,8 +326,8 @@ TIPS = """**A good selfie video** (5-10 s, with sound):
 - talk naturally, in your own voice; words with *m*, *b* and *p* show how your lips close
 - a quiet room; English speech also teaches the lip closures (other languages work, without that part)
 
-No example selfie videos are bundled (we ship only what we may share): record one with your webcam or upload
-your own, or try a preset style in step 2."""
+The example video is our own rendering of the preset Cleo, not a person (we bundle no videos of real
+people): it shows the steps. For *your* style, record yourself with the webcam or upload a video of you."""
 
 
 def build_app(first: tuple | None = None) -> gr.Blocks:
@@ -341,6 +341,11 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                 gr.Markdown("## 1 · Create your style", elem_classes="step-title")
                 selfie = gr.Video(sources=["upload", "webcam"], label="A selfie video of you talking (5-10 s)",
                                   elem_id="selfie", height=260)
+                selfie_examples = sorted(str(p) for p in EXAMPLES.glob("*selfie*.mp4"))
+                if selfie_examples:
+                    gr.Examples([[v, f"{Path(v).stem.split('_')[1].title()} rendered"] for v in selfie_examples],
+                                [selfie, name], label="Example: a rendered face, not a person (shows the steps)",
+                                example_labels=["rendered face saying “bob bought a map”"] * len(selfie_examples))
                 with gr.Accordion("Tips for a good selfie video", open=False, elem_id="tips"):
                     gr.Markdown(TIPS)
                 name = gr.Textbox(label="Style name", placeholder="e.g. José", elem_id="style-name", max_length=64)
