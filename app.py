@@ -341,14 +341,14 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                 gr.Markdown("## 1 · Create your style", elem_classes="step-title")
                 selfie = gr.Video(sources=["upload", "webcam"], label="A selfie video of you talking (5-10 s)",
                                   elem_id="selfie", height=260)
+                with gr.Accordion("Tips for a good selfie video", open=False, elem_id="tips"):
+                    gr.Markdown(TIPS)
+                name = gr.Textbox(label="Style name", placeholder="e.g. José", elem_id="style-name", max_length=64)
                 selfie_examples = sorted(str(p) for p in EXAMPLES.glob("*selfie*.mp4"))
                 if selfie_examples:
                     gr.Examples([[v, f"{Path(v).stem.split('_')[1].title()} rendered"] for v in selfie_examples],
                                 [selfie, name], label="Example: a rendered face, not a person (shows the steps)",
                                 example_labels=["rendered face saying “bob bought a map”"] * len(selfie_examples))
-                with gr.Accordion("Tips for a good selfie video", open=False, elem_id="tips"):
-                    gr.Markdown(TIPS)
-                name = gr.Textbox(label="Style name", placeholder="e.g. José", elem_id="style-name", max_length=64)
                 replace = gr.Checkbox(label="Replace my style of the same name", value=False, elem_id="replace")
                 create = gr.Button("Create my style", variant="primary", elem_id="create")
                 create_status = gr.HTML(elem_id="create-status")
