@@ -24,7 +24,7 @@ import gradio as gr
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.errors import ImitatorError
-from imitator.pipeline import default_model, download_stem, export_animation
+from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
 from imitator.progress import StageBar
 from imitator.video import playable_in_browsers
 
@@ -158,7 +158,7 @@ def _create(video: str | None, name: str, replace: bool, owner: str | None, prog
         if fit.get("holdout_l2_mm") is not None else ""
     summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm on "
                f"average{held} ({fit['frames']} frames; {fit.get('lip_labels', 'no lip labels')}). "
-               "Pick it in step 2.")
+               f"Pick it in step 2. {picture_note(style)}")
     preview = out / "tracking.png"
     return style, summary, (str(preview) if preview.is_file() else None)
 
@@ -195,9 +195,9 @@ def _animate(speech: str | None, style: str | None, side_by_side: bool, owner: s
         video = render_video(anim, out / f"{download_stem(anim)}.mp4", progress=live.bar.sub("rendering"))
     yield str(video), EMPTY_VIEWER, [str(video)], describe(anim) + " Preparing the 3D view and downloads..."
     with live:
-        paths = export_animation(anim, out, progress=live.bar.sub("exporting"))
+        paths, notes = export_downloads(anim, out, progress=live.bar.sub("exporting"))
     files = [str(video), *(str(p) for p in paths.values())]
-    yield str(video), viewer_html(paths["glb"], video), files, describe(anim)
+    yield str(video), viewer_html(paths["glb"], video), files, " ".join([describe(anim), *notes])
 
 
 @gpu
@@ -235,7 +235,7 @@ def first_result() -> tuple[str, str, list[str], str] | None:
         tmp = Path(tempfile.mkdtemp(prefix=".first-", dir=_mkdir(cache_dir())))
         anim = animate(str(speech), style=FIRST_STYLE, model=model)
         video = render_video(anim, tmp / f"{download_stem(anim)}.mp4")
-        paths = export_animation(anim, tmp)
+        paths, _ = export_downloads(anim, tmp)
         (tmp / "result.json").write_text(json.dumps({
             "video": video.name, "glb": paths["glb"].name, "files": [video.name, *(p.name for p in paths.values())],
             "about": describe(anim) + " An example: make your own with steps 1 and 2."}, ensure_ascii=False))

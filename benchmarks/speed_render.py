@@ -22,6 +22,7 @@ from imitator.data.speaker import SpeakerTraits
 from imitator.data.articulation import Articulation
 from imitator.export import save_glb, save_npz, save_obj_zip
 from imitator.render import RenderOptions, Renderer
+from imitator.texture import neutral_texture
 from imitator.topology import MEDIAPIPE_468
 from imitator.video import VideoOptions, write_mp4
 
@@ -73,7 +74,7 @@ def main() -> None:
     start = time.perf_counter()
     renderer = Renderer()
     rows.append(("renderer start (GL context, shaders)", "", f"{time.perf_counter() - start:.2f} s"))
-    renderer.render(personal[0])  # first draw compiles the shaders' machine code
+    renderer.render(personal[0])  # first draw compiles the shaders' machine code (and paints the neutral texture)
     gl = renderer.gl_renderer
     frames = renderer.render_frames(personal)
     for label, fn, count in [
@@ -101,6 +102,11 @@ def main() -> None:
         for label, fn, ext in [("export NPZ", save_npz, ".npz"), ("export OBJ zip", save_obj_zip, ".zip"),
                                ("export GLB (morph targets)", save_glb, ".glb")]:
             s = best_of(lambda: fn(out + ext, personal, MEDIAPIPE_468.faces, FPS), args.repeats)
+            rows.append((label, f"{os.path.getsize(out + ext) / 1e6:.2f} MB", f"{s:.2f} s"))
+        face = neutral_texture()
+        for label, fn, ext in [("export OBJ zip, textured avatar", save_obj_zip, "_t.zip"),
+                               ("export GLB, textured avatar", save_glb, "_t.glb")]:
+            s = best_of(lambda: fn(out + ext, personal, MEDIAPIPE_468.faces, FPS, texture=face), args.repeats)
             rows.append((label, f"{os.path.getsize(out + ext) / 1e6:.2f} MB", f"{s:.2f} s"))
 
     print(f"\nMachine: {cpu_name()}, {os.cpu_count()} cores, OpenGL renderer: {gl}; "

@@ -67,6 +67,23 @@ def _cmd_track(args: argparse.Namespace) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _cmd_build_dataset(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .data.build import build_dataset
+
+    with tqdm(total=1, unit="clip", desc="build-dataset") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = build_dataset(args.videos, args.out, args.split_file, args.val_fraction, args.test_fraction,
+                               args.seed, args.transcripts, args.workers, args.redo, args.max_per_person,
+                               progress=progress)
+    print(report.summary())
+    print(f"report: {args.out}/report.md")
+
+
 def _percent_bar(desc: str):
     """A tqdm bar driven by the (fraction, message) progress callbacks of tracking and create_style."""
     from tqdm import tqdm
@@ -87,7 +104,7 @@ def _model(args: argparse.Namespace):
 
 
 def _cmd_create_style(args: argparse.Namespace) -> None:
-    from .pipeline import create_style
+    from .pipeline import create_style, picture_note
 
     bar, progress = _percent_bar("create-style")
     with bar:
@@ -97,6 +114,7 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
           f"{fit.get('lip_labels', '')}")
+    print(picture_note(style))
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
@@ -129,20 +147,16 @@ def _cmd_animate(args: argparse.Namespace) -> None:
     if not (args.npz or args.out or args.glb or args.obj_zip):
         raise UsageError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
     anim = animate(args.audio, style=args.style, model=_model(args), compare_generic=args.side_by_side)
-    from . import export
+    from .pipeline import export_animation, render_video
 
-    if args.npz:
-        export.save_npz(args.npz, anim.vertices, anim.faces, anim.fps)
-    if args.obj_zip:
-        export.save_obj_zip(args.obj_zip, anim.vertices, anim.faces, anim.fps)
-    if args.glb:
-        export.save_glb(args.glb, anim.vertices, anim.faces, anim.fps)
+    # Blinks: in the video unless --no-blinks; in the exported meshes only with --blinks.
+    notes = export_animation(anim, npz=args.npz, glb=args.glb, obj_zip=args.obj_zip, blinks=bool(args.blinks))
     if args.out:
-        from .pipeline import render_video
-
-        render_video(anim, args.out)
+        render_video(anim, args.out, blinks=args.blinks is not False)
     print(f"{len(anim.vertices)} frames at {anim.fps:g} fps in style {anim.style!r}: "
           + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
+    for note in notes:
+        print(f"note: {note}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -206,13 +220,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="align the transcripts again even where phones are stored (transcribe if none)")
     lb.set_defaults(func=_cmd_label_lips)
 
+    bd = sub.add_parser("build-dataset", help="build a dataset from talking-head videos (one folder per person)")
+    bd.add_argument("videos", nargs="+", help="folders: VIDEOS/<person>/*.mp4, or videos (one person per file)")
+    bd.add_argument("--out", required=True, help="dataset folder to write (rerun to resume)")
+    bd.add_argument("--split-file", default=None, help="JSON {person: train|val|test}, naming every person")
+    bd.add_argument("--val-fraction", type=float, default=0.0, help="without --split-file: share of people in val")
+    bd.add_argument("--test-fraction", type=float, default=0.0, help="... and in test")
+    bd.add_argument("--seed", type=int, default=0, help="shuffles the people for the fractions")
+    bd.add_argument("--transcripts", default=None, help="TSV: video path<TAB>transcript (else .txt beside, else Whisper)")
+    bd.add_argument("--workers", type=int, default=1, help="clips processed in parallel (processes)")
+    bd.add_argument("--max-per-person", type=int, default=None,
+                    help="at most this many clips of one person (evenly spread over its file names)")
+    bd.add_argument("--redo", action="store_true", help="recompute every clip from its cached tracking")
+    bd.set_defaults(func=_cmd_build_dataset)
+
     tr = sub.add_parser("track", help="track the face in a video: stabilised per-frame meshes (mm) and its audio")
     tr.add_argument("video", help="mp4 / mov / webm / ... video of one talking face")
     tr.add_argument("--out", required=True, help=".npz file to write")
     tr.add_argument("--preview", default=None, help="also write a PNG: the mesh over a frame, the lip distance")
     tr.set_defaults(func=_cmd_track)
 
-    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound")
+    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound; "
+                        "the style keeps a picture of the face (deleted with the style)")
     cs.add_argument("video", nargs="?", help="video of one person talking (about 5 s or more, with audio)")
     cs.add_argument("--from-tracked", default=None, help="a .npz from `imitator track` instead of a video")
     cs.add_argument("--name", required=True, help="name of the new style")
@@ -246,9 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--style", default=None, help="style name (see `imitator styles`); default: generic")
     an.add_argument("--out", default=None, help="mp4 video to write (rendered face with the speech)")
     an.add_argument("--npz", default=None, help="NPZ to write: vertices (T, V, 3) mm, faces, fps")
-    an.add_argument("--glb", default=None, help="GLB to write (animation as morph targets)")
-    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame")
+    an.add_argument("--glb", default=None, help="GLB to write: the textured face, every frame as a morph target")
+    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame, with the face texture (MTL + PNG)")
     an.add_argument("--side-by-side", action="store_true", help="video: generic | styled side by side")
+    an.add_argument("--blinks", action=argparse.BooleanOptionalAction, default=None,
+                    help="eye blinks: by default in the video and not in exported meshes; --blinks adds them to "
+                         "the exports too, --no-blinks leaves them out of the video too")
     an.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     an.set_defaults(func=_cmd_animate)
 

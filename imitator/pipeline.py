@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -16,6 +17,8 @@ import torch
 
 from .adapt import AdaptConfig, adapt
 from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model_rate
+from .blinks import BlinkConfig, apply_blinks, blink_closure
+from .export import GlbOptions
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError, VideoTooShortError
 from .inference import features
@@ -36,6 +39,7 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    texture: np.ndarray | None = None  # (S, S, 3) uint8 face texture (imitator.texture); None = the neutral one
     sound: np.ndarray | None = None  # the speech at its own sample rate, for the video's soundtrack
     sound_rate: int = SAMPLE_RATE
     speech_name: str = "speech"  # the speech file's name without extension, for download names
@@ -62,7 +66,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         audio = to_model_rate(sound, sound_rate)
     check_audio(audio, name=file_name)
     label = "generic"
-    vector, basis, template = None, None, None
+    vector, basis, template, texture = None, None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
@@ -70,6 +74,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
                                                                  user_dir=user_dir, owner=owner)
         vector, basis, template = st.apply(model)
         label = st.name
+        texture = st.texture.numpy() if st.texture is not None else None
     with torch.inference_mode():
         feats = features(model, audio)
         visemes = model.visemes(feats, vector)
@@ -79,24 +84,59 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
             generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
             generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic, sound, sound_rate, speech_name)
+                     generic, texture, sound, sound_rate, speech_name)
 
 
-def render_video(anim: Animation, path: str | os.PathLike, progress: Progress | None = None) -> Path:
+def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
+    """The animation with eye blinks added (the same blinks on its generic comparison)."""
+    closure = blink_closure(len(anim.vertices), anim.fps, config)
+    generic = apply_blinks(anim.generic, closure) if anim.generic is not None else None
+    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure), generic=generic)
+
+
+def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
+                 progress: Progress | None = None) -> Path:
     """The animation as an H.264 + AAC mp4 with its speech at the speech's own sample rate; side by side with
-    the generic motion if present. progress: reported every 10 frames (about every 0.3 s here)."""
+    the generic motion if present. blinks: add eye blinks (the model does not move the eyes).
+    progress: reported every 10 frames (about every 0.3 s here)."""
     from .render import shared_renderer
     from .video import write_mp4
 
+    anim = with_blinks(anim) if blinks else anim
     renderer = shared_renderer()
     if anim.generic is not None:
-        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
+        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
+                                            texture=anim.texture)
     else:
-        frames = renderer.iter_frames(anim.vertices)
+        frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
     bar = StageBar(progress, {"rendering": 1.0})
     sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
     write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
     return Path(path)
+
+
+def export_animation(anim: Animation, npz=None, glb=None, obj_zip=None, blinks: bool = False,
+                     glb_options: GlbOptions = GlbOptions(), progress: Progress | None = None) -> list[str]:
+    """Write the animation's meshes to the given files (NPZ: the meshes; GLB and OBJ zip: the textured
+    avatar). blinks: add eye blinks to the meshes (off by default: exported motion is the model's own).
+    progress: reported before each file. Returns notes for people (e.g. frames left out of the GLB)."""
+    from . import export
+    from .texture import neutral_texture
+
+    anim = with_blinks(anim) if blinks else anim
+    texture = anim.texture if anim.texture is not None else neutral_texture()
+    writers = {npz: lambda p: export.save_npz(p, anim.vertices, anim.faces, anim.fps),
+               obj_zip: lambda p: export.save_obj_zip(p, anim.vertices, anim.faces, anim.fps, texture=texture),
+               glb: lambda p: export.save_glb(p, anim.vertices, anim.faces, anim.fps, glb_options, texture=texture)}
+    todo = [(path, write) for path, write in writers.items() if path]
+    bar, notes = StageBar(progress, {"exporting": 1.0}), []
+    for done, (path, write) in enumerate(todo):
+        bar.update("exporting", done, len(todo), unit="files", note=f"writing {Path(path).suffix.lstrip('.').upper()}",
+                   estimate=False)
+        note = write(path)
+        notes += [note] if note else []
+    bar.update("exporting", len(todo), len(todo), unit="files")
+    return notes
 
 
 def download_stem(anim: Animation) -> str:
@@ -104,20 +144,12 @@ def download_stem(anim: Animation) -> str:
     return f"{anim.style} - {anim.speech_name}".replace("/", "_").replace("\\", "_")
 
 
-def export_animation(anim: Animation, folder: str | os.PathLike, progress: Progress | None = None) -> dict[str, Path]:
-    """The animation as NPZ, a zip of OBJs and an animated GLB in `folder`, named after style and speech."""
-    from . import export
-
+def export_downloads(anim: Animation, folder: str | os.PathLike,
+                     progress: Progress | None = None) -> tuple[dict[str, Path], list[str]]:
+    """NPZ, a zip of OBJs and an animated GLB in `folder`, named after the style and the speech."""
     folder, stem = Path(folder), download_stem(anim)
     paths = {"npz": folder / f"{stem}.npz", "obj_zip": folder / f"{stem} (OBJ).zip", "glb": folder / f"{stem}.glb"}
-    writers = {"npz": export.save_npz, "obj_zip": export.save_obj_zip, "glb": export.save_glb}
-    bar = StageBar(progress, {"exporting": 1.0})
-    for done, (kind, path) in enumerate(paths.items()):
-        bar.update("exporting", done, len(paths), unit="files", note=f"writing {path.suffix.lstrip('.').upper()}",
-                   estimate=False)
-        writers[kind](path, anim.vertices, anim.faces, anim.fps)
-    bar.update("exporting", len(paths), len(paths), unit="files")
-    return paths
+    return paths, export_animation(anim, progress=progress, **paths)
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
@@ -132,6 +164,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
     from .lips import label_reference
+    from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
@@ -167,6 +200,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     result.fit["lip_labels"] = lip_note
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = Style.from_adaptation(model, result, name, description, source)
+    style.texture = texture_of(tracked)  # a picture of the face, kept in the style's file
     if save:
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
@@ -194,6 +228,14 @@ def check_selfie(path: Path) -> None:
     if info.duration < MIN_SELFIE_SECONDS:
         raise VideoTooShortError(f"{path.name} is {info.duration:.1f} s long; a style needs at least "
                                  f"{MIN_SELFIE_SECONDS:g} s of you talking (5-10 s is best)")
+
+
+def picture_note(style: Style) -> str:
+    """What a new style holds besides motion, in words for the CLI and the app."""
+    if style.texture is None:
+        return "This style has no picture of the face (made from tracked meshes): it shows the neutral face."
+    return (f"The style {style.name!r} keeps a picture of the face from the video (in its style file), so renders "
+            "and exports show that face; deleting the style deletes the picture.")
 
 
 def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 A style NAME is two files in a style folder:
     NAME.safetensors   template (V, 3) mm, style (d,), and optionally basis_weight_delta (3V, d) and
-                       basis_bias_delta (3V,): the adapted deformation basis minus the model's generic one
+                       basis_bias_delta (3V,): the adapted deformation basis minus the model's generic one;
+                       texture (H, W, 3) uint8: a picture of the person's face (deleted with the style)
     NAME.json          metadata: name, description, created, source hash, fit errors (mm), model_id
 
 Writes are atomic (temporary files, then rename; the JSON last, and a style without its JSON is not
@@ -24,6 +25,7 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -73,9 +75,12 @@ def _save(style: Style, folder: str | os.PathLike | None = None, overwrite: bool
     if style.basis_weight_delta is not None:
         tensors["basis_weight_delta"] = style.basis_weight_delta
         tensors["basis_bias_delta"] = style.basis_bias_delta
+    tensors = {k: v.detach().cpu().float() for k, v in tensors.items()}
+    if style.texture is not None:  # a picture stays uint8
+        tensors["texture"] = style.texture.detach().cpu().to(torch.uint8)
     style.meta.created = style.meta.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     tmp_w, tmp_m = folder / f".{name}.safetensors.tmp", folder / f".{name}.json.tmp"
-    save_file({k: v.detach().cpu().float().contiguous() for k, v in tensors.items()}, tmp_w)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, tmp_w)
     tmp_m.write_text(json.dumps(asdict(style.meta), indent=1, ensure_ascii=False))
     os.replace(tmp_w, weights)
     os.replace(tmp_m, meta)  # last: a style is listed only once both files are complete
@@ -122,7 +127,8 @@ def _load(name: str, model_id: str | None = None, user_dir=None, preset_dir=PRES
             "create it again from its video with this model")
     try:
         t = load_file(entry.path.with_suffix(".safetensors"))
-        style = Style(meta, t["template"], t["style"], t.get("basis_weight_delta"), t.get("basis_bias_delta"))
+        style = Style(meta, t["template"], t["style"], t.get("basis_weight_delta"), t.get("basis_bias_delta"),
+                      t.get("texture"))
     except (SafetensorError, OSError, KeyError, ValueError) as e:
         raise CorruptStyleError(f"style {name!r} cannot be loaded: its weights file is damaged ({e})") from e
     return style

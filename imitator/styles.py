@@ -37,6 +37,7 @@ class Style:
     vector: torch.Tensor  # (d,)
     basis_weight_delta: torch.Tensor | None = None  # (3V, d)
     basis_bias_delta: torch.Tensor | None = None  # (3V,)
+    texture: torch.Tensor | None = None  # (H, W, 3) uint8: the person's face (imitator.texture); None = neutral
 
     @property
     def name(self) -> str:

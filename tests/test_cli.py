@@ -85,3 +85,18 @@ def test_styles_are_managed_from_the_command_line(tmp_path, monkeypatch, capsys)
     assert "presets cannot be deleted" in capsys.readouterr().err
     main(["styles", "delete", "Zoë"])
     assert [e.kind for e in list_styles()] == ["preset"] * len(list_styles())
+
+
+def test_animate_blinks_only_in_exports_when_asked(model_dir, tmp_path):
+    """Exported meshes carry the model's motion alone unless --blinks; with it, the eyelids close."""
+    from imitator.export import load_npz
+
+    speech = str(tmp_path / "long.wav")
+    sf.write(speech, speechlike(8.0), 16000)  # long enough for blinks a few seconds apart
+    main(["animate", speech, "--model", model_dir, "--npz", str(tmp_path / "plain.npz")])
+    main(["animate", speech, "--model", model_dir, "--npz", str(tmp_path / "blink.npz"), "--blinks"])
+    plain, blink = load_npz(tmp_path / "plain.npz").vertices, load_npz(tmp_path / "blink.npz").vertices
+    lids = lambda v: np.linalg.norm(v[:, 159] - v[:, 145], axis=1)  # noqa: E731  (right eye, upper - lower)
+    assert lids(blink).min() < 0.1 * lids(plain).min()
+    moved = np.abs(blink - plain).max(axis=(0, 2)) > 1e-4
+    assert moved[[159, 145]].all() and not moved[[13, 14, 152]].any()  # the eyelids, not the mouth

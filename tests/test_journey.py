@@ -104,13 +104,13 @@ def test_downloads_are_named_after_style_and_speech_and_keep_the_speech_rate(tmp
     sound, rate = decode_audio(speech)
     anim = pipeline.Animation(np.zeros((60, t, 3), np.float32), faces, 30.0, np.zeros(32000, np.float32), "José",
                               sound=sound, sound_rate=rate, speech_name=speech.stem)
-    paths = pipeline.export_animation(anim, tmp_path)
+    paths, _ = pipeline.export_downloads(anim, tmp_path)
     assert sorted(p.name for p in paths.values()) == ["José - hello world (OBJ).zip", "José - hello world.glb",
                                                        "José - hello world.npz"]
     assert all(p.is_file() for p in paths.values())
 
     class Flat:  # rendering itself is tested in test_render; here only the soundtrack matters
-        def iter_frames(self, vertices):
+        def iter_frames(self, vertices, texture=None):
             return (np.zeros((64, 64, 3), np.uint8) for _ in vertices)
     monkeypatch.setattr("imitator.render.shared_renderer", lambda: Flat())
     seen = []

@@ -9,8 +9,8 @@ from imitator.adapt import AdaptConfig
 from imitator.checkpoint import load_model, save_model
 from imitator.errors import NoAudioStreamError, SilentAudioError, StyleModelMismatchError, StyleNotFoundError
 from imitator.model import Imitator, ModelConfig
-from imitator.pipeline import animate, create_style
-from imitator.style_store import list_styles
+from imitator.pipeline import animate, create_style, picture_note
+from imitator.style_store import delete_style, list_styles, load_style
 
 FAST = AdaptConfig(stage1_steps=40, stage2_steps=40)
 
@@ -37,12 +37,19 @@ def test_create_style_from_real_video_then_animate(model, tmp_path):
     assert any("stage 2" in m for _, m in steps) and any("stage 1" in m for _, m in steps)
     # Whisper heard "...my own dreams growing up": closures labelled and used in the fit
     assert style.meta.fit["lip_closures"] >= 1 and "lip closures labelled" in style.meta.fit["lip_labels"]
+    # a picture of the face, saved in the style's file and given to the animation for rendering
+    assert style.texture.dtype == torch.uint8 and style.texture.shape == (512, 512, 3)
+    assert torch.equal(load_style("Congressman", user_dir=tmp_path).texture, style.texture)
+    assert "picture of the face" in picture_note(style)
 
     anim = animate(speechlike(3.0), style="Congressman", model=model, user_dir=tmp_path)
     assert anim.vertices.shape == (90, 468, 3) and anim.faces.shape == (852, 3) and anim.fps == 30.0
     assert anim.style == "Congressman"
     # the person's own face, not the model's mean face (zeros here)
     assert np.abs(anim.vertices.mean(0) - style.template.numpy()).mean() < 5.0
+    assert np.array_equal(anim.texture, style.texture.numpy())
+    delete_style("Congressman", user_dir=tmp_path)  # the picture goes with the style: no file is left
+    assert list(tmp_path.glob("Congressman*")) == []
 
 
 def test_generic_and_training_styles(model):

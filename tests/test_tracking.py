@@ -103,6 +103,9 @@ def test_real_video_shapes_units_and_frame(may):
     assert t[1, 2] > t[33, 2] + 10  # z toward the camera: the nose tip sticks out
     assert np.allclose(t[168], 0, atol=1e-4)  # origin at the nose bridge
     assert lip_distance(t) < np.median(lip_distance(r.vertices))  # the template has a closed-ish mouth
+    frame = r.texture_frame  # the frame for the face texture: with the 10 iris landmarks, mouth near rest
+    assert frame.pixels.shape == (478, 2) and frame.image.ndim == 3
+    assert lip_distance(r.vertices[frame.frame_index]) < np.percentile(lip_distance(r.vertices), 50)
 
 
 def test_real_video_is_stabilised_and_audio_aligned(may):

@@ -84,11 +84,10 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "audio_offset_s": float(det.audio_offset),
         "config": asdict(config), "warnings": warnings,
     }
-    preview = None
-    if det.preview is not None:
-        image, pixels, time = det.preview
-        preview = PreviewFrame(image, pixels, int(np.clip(round(time * config.fps), 0, n_out - 1)))
+    preview, texture_frame = [
+        None if found is None else PreviewFrame(found[0], found[1], int(np.clip(round(found[2] * config.fps), 0, n_out - 1)))
+        for found in (det.preview, det.texture_frame)]
     progress(1.0, "done")
     return TrackResult(vertices=vertices.astype(np.float32), template=template.astype(np.float32),
                        faces=MEDIAPIPE_468.faces, fps=float(config.fps), valid=valid, detected=detected,
-                       audio=audio, metadata=metadata, preview=preview)
+                       audio=audio, metadata=metadata, preview=preview, texture_frame=texture_frame)

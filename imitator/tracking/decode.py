@@ -10,6 +10,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioLimits, load_audio, rms_dbfs
 from ..errors import NoAudioStreamError, UnreadableVideoError
+from ..texture import frame_score
 from .result import Progress, TrackConfig
 
 
@@ -22,6 +23,7 @@ class Detections:
     source: dict              # what we learned about the file
     audio_offset: float       # audio start minus first video frame, seconds
     preview: tuple[np.ndarray, np.ndarray, float] | None  # (image, (468, 2) pixels, time) of one frame
+    texture_frame: tuple[np.ndarray, np.ndarray, float] | None = None  # (image, (478, 2) pixels, time)
 
 
 def detect(path, config: TrackConfig, progress: Progress) -> Detections:
@@ -52,6 +54,7 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
 
         times, landmarks, found = [], [], []
         preview, best, seen = None, -np.inf, {"decoded": 0}
+        texture_frame, best_texture = None, -np.inf
         try:
             # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
             # closing(): on an error here the thread stops before the container closes under it.
@@ -65,6 +68,8 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
                     score = -abs(t - 0.5 * (expected or n_decoded) / rate)  # the preview shows the middle frame
                     if lm is not None and score > best:
                         best, preview = score, (image, lm[:468, :2].copy(), t)
+                    if lm is not None and (texture_score := frame_score(image, lm)) > best_texture:
+                        best_texture, texture_frame = texture_score, (image, lm[:, :2].copy(), t)
                     if expected and len(times) % 10 == 0:
                         progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
         except av.error.FFmpegError as e:
@@ -80,7 +85,7 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
     return Detections(times=np.asarray(times), landmarks=np.stack(landmarks), found=np.asarray(found),
                        duration=float(span + frame_time), source=source,
                        audio_offset=(audio_start - seen["first"]) if audio_start is not None else 0.0,
-                       preview=preview)
+                       preview=preview, texture_frame=texture_frame)
 
 
 def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: dict):

@@ -39,6 +39,7 @@ class TrackResult:
     audio: np.ndarray         # (N,) float32 mono 16 kHz, sample 0 at frame 0; empty without an audio track
     metadata: dict = field(default_factory=dict)
     preview: PreviewFrame | None = None  # one video frame with its landmarks; not saved
+    texture_frame: PreviewFrame | None = None  # the frame for the face texture (478 landmarks); not saved
 
     @property
     def warnings(self) -> list[str]:
@@ -65,5 +66,5 @@ class TrackResult:
 @dataclass
 class PreviewFrame:
     image: np.ndarray         # (H, W, 3) uint8 RGB, upright
-    pixels: np.ndarray        # (468, 2) landmark positions in `image` pixels
+    pixels: np.ndarray        # (468, 2) landmark positions in `image` pixels ((478, 2) with the irises)
     frame_index: int          # index into TrackResult.vertices
