@@ -1,4 +1,5 @@
 // The app's 3D view: plays the result's animated GLB in sync with its sound, and turns with the mouse or a finger.
+// Textured GLBs (a style's picture of the face) are drawn with their texture and vertex colours, as glTF says.
 // Runs as gr.HTML's js_on_load (`element`, `props`, `watch` are given). No libraries: the GLB is parsed here
 // (base mesh + morph targets + the "speech" animation's weight keyframes) and drawn with plain WebGL.
 // The frame shown is always the one at audio.currentTime, so picture and sound cannot drift apart.
@@ -33,7 +34,15 @@
     }
     const material = (json.materials || [])[0];
     const color = material && material.pbrMetallicRoughness && material.pbrMetallicRoughness.baseColorFactor;
-    return { base, targets, times, weights, indices: accessor(prim.indices), color: color || [0.87, 0.62, 0.53, 1] };
+    let image = null;
+    if (json.images && json.images.length && json.images[0].bufferView !== undefined) {
+      const bv = json.bufferViews[json.images[0].bufferView];
+      const start = binStart + (bv.byteOffset || 0);
+      image = new Blob([buffer.slice(start, start + bv.byteLength)], { type: json.images[0].mimeType });
+    }
+    const attr = (name) => (prim.attributes[name] !== undefined ? accessor(prim.attributes[name]) : null);
+    return { base, targets, times, weights, indices: accessor(prim.indices), color: color || [0.87, 0.62, 0.53, 1],
+             uv: attr('TEXCOORD_0'), colors: attr('COLOR_0'), image };
   }
 
   // Positions at time t: the keyframe weights interpolated linearly (as glTF LINEAR does), then the morph sum.
@@ -67,11 +76,15 @@
     return out;
   }
 
-  const VS = `attribute vec3 p; attribute vec3 n; uniform mat4 m; uniform mat4 proj; varying vec3 vn;
-    void main() { vn = mat3(m) * n; gl_Position = proj * m * vec4(p, 1.0); }`;
-  const FS = `precision mediump float; varying vec3 vn; uniform vec3 color;
+  const VS = `attribute vec3 p; attribute vec3 n; attribute vec2 uv; attribute vec3 c;
+    uniform mat4 m; uniform mat4 proj; varying vec3 vn; varying vec2 vuv; varying vec3 vc;
+    void main() { vn = mat3(m) * n; vuv = uv; vc = c; gl_Position = proj * m * vec4(p, 1.0); }`;
+  const FS = `precision mediump float; varying vec3 vn; varying vec2 vuv; varying vec3 vc;
+    uniform vec3 factor; uniform sampler2D tex;
     void main() { vec3 nn = normalize(vn); if (!gl_FrontFacing) nn = -nn;
       float d = max(dot(nn, normalize(vec3(0.3, 0.4, 1.0))), 0.0);
+      // glTF: factor x texture x COLOR_0 (imitator writes sRGB vertex colours, white under the picture)
+      vec3 color = factor * pow(texture2D(tex, vuv).rgb, vec3(2.2)) * pow(vc, vec3(2.2));
       gl_FragColor = vec4(pow(min(color * (0.3 + 0.8 * d), 1.0), vec3(1.0 / 2.2)), 1.0); }  // glTF colours are linear`;
 
   function program(gl) {
@@ -145,7 +158,26 @@
     gl.enable(gl.DEPTH_TEST);
     const loc = (n) => gl.getAttribLocation(prog, n);
     const uni = (n) => gl.getUniformLocation(prog, n);
-    gl.uniform3fv(uni('color'), glb.color.slice(0, 3));
+    gl.uniform3fv(uni('factor'), glb.color.slice(0, 3));
+    // the face's picture (sRGB PNG), or one white texel for an untextured mesh
+    gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+    gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.LINEAR);
+    if (glb.image && glb.uv) {
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, gl.RGB, gl.UNSIGNED_BYTE, await createImageBitmap(glb.image));
+    } else {
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGB, 1, 1, 0, gl.RGB, gl.UNSIGNED_BYTE, new Uint8Array([255, 255, 255]));
+    }
+    for (const [data, name, size] of [[glb.uv, 'uv', 2], [glb.colors, 'c', 3]]) {  // constant where absent
+      if (data) {
+        gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
+        gl.bufferData(gl.ARRAY_BUFFER, data, gl.STATIC_DRAW);
+        gl.enableVertexAttribArray(loc(name));
+        gl.vertexAttribPointer(loc(name), size, gl.FLOAT, false, 0, 0);
+      } else if (size === 2) gl.vertexAttrib2f(loc(name), 0, 0);
+      else gl.vertexAttrib3f(loc(name), 1, 1, 1);
+    }
     const draw = () => {
       if (!root.isConnected) return;  // replaced by a newer result: stop this loop
       const w = canvas.clientWidth, h = canvas.clientHeight;
