@@ -25,7 +25,10 @@ import gradio as gr
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.errors import ImitatorError
 from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
+from imitator.limits import Limits
+from imitator.outputs import OutputRetention, new_output_dir, output_root
 from imitator.progress import StageBar
+from imitator.style_store import remove_stale_temporaries
 from imitator.video import playable_in_browsers
 
 GENERIC = "generic (no style)"
@@ -42,11 +45,6 @@ try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with s
 except ImportError:
     def gpu(fn):
         return fn
-
-
-def results_dir() -> Path:
-    """Where results are written and served from (launch's allowed_paths); one random folder per result."""
-    return Path(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir()) / "imitator-results"
 
 
 def cache_dir() -> Path:
@@ -147,7 +145,7 @@ def _create(video: str | None, name: str, replace: bool, owner: str | None, prog
         raise ImitatorError("Upload or record a short video of your face talking first (5-10 s, with sound).")
     if not (name or "").strip():
         raise ImitatorError("Give your style a name (any letters, e.g. José).")
-    out = Path(tempfile.mkdtemp(prefix="style-", dir=_mkdir(results_dir())))
+    out = new_output_dir("style")  # old result folders are removed as new ones are made (imitator/outputs.py)
     live = LiveProgress(progress, {"creating": 1.0})
     with live:
         live.start("creating", "checking the video")
@@ -159,6 +157,7 @@ def _create(video: str | None, name: str, replace: bool, owner: str | None, prog
     summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm on "
                f"average{held} ({fit['frames']} frames; {fit.get('lip_labels', 'no lip labels')}). "
                f"Pick it in step 2. {picture_note(style)}")
+    summary += "".join(f" Warning: {w}." for w in fit.get("warnings", []))  # two faces, face lost, language
     preview = out / "tracking.png"
     return style, summary, (str(preview) if preview.is_file() else None)
 
@@ -191,7 +190,7 @@ def _animate(speech: str | None, style: str | None, side_by_side: bool, owner: s
         live.start("animating", "listening to the speech and animating the face")
         anim = animate(speech, style=None if style in (None, "", GENERIC) else style,
                        compare_generic=bool(side_by_side), owner=owner or None)
-        out = Path(tempfile.mkdtemp(prefix="result-", dir=_mkdir(results_dir())))
+        out = new_output_dir("anim")
         video = render_video(anim, out / f"{download_stem(anim)}.mp4", progress=live.bar.sub("rendering"))
     yield str(video), EMPTY_VIEWER, [str(video)], describe(anim) + " Preparing the 3D view and downloads..."
     with live:
@@ -303,7 +302,7 @@ def playable_selfie(video: str | None):
     if not video:
         return video
     try:
-        return str(playable_in_browsers(video, tempfile.mkdtemp(prefix="selfie-", dir=_mkdir(results_dir()))))
+        return str(playable_in_browsers(video, new_output_dir("selfie")))
     except (ImitatorError, OSError):
         return video
 
@@ -398,8 +397,10 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
         demo.load(start_session, owner, [owner, *views], api_name="start_session", api_visibility="private")
         selfie.upload(playable_selfie, selfie, selfie, api_name="prepare_selfie", api_visibility="private")
         mic.stop_recording(lambda path: path, mic, speech, api_name="use_recording", api_visibility="private")
+        # its own queue: a long style fit never holds the workers that animate short requests
         create.click(create_style_ui, [selfie, name, replace, owner], [create_status, preview, *views],
-                     api_name="create_style_ui", api_visibility="private")
+                     api_name="create_style_ui", api_visibility="private", concurrency_limit=1,
+                     concurrency_id="create_style")
         go.click(animate_ui, [speech, style, side, owner], [animate_status, video, viewer, downloads, about],
                  api_name="animate_ui", api_visibility="private")
         # on a phone the result sits above the steps: bring it into view with its progress
@@ -419,7 +420,8 @@ def build_app(first: tuple | None = None) -> gr.Blocks:
                     ("rename_style", rename_style_api, [managed, manage_text], [message]),
                     ("describe_style", describe_style_api, [managed, manage_text], [message]),
                     ("delete_style", delete_style_api, [managed], [message])):
-                gr.Button(api_name, visible=False).click(fn, inputs, outputs, api_name=api_name)
+                queue = {"concurrency_limit": 1, "concurrency_id": "create_style"} if api_name == "create_style" else {}
+                gr.Button(api_name, visible=False).click(fn, inputs, outputs, api_name=api_name, **queue)
     return demo
 
 
@@ -441,10 +443,19 @@ def main() -> None:
     except (ImitatorError, OSError) as e:  # e.g. no EGL for rendering: the app still starts, without it
         print(f"imitator: no first-load example ({e})")
         first = None
-    demo = build_app(first)
+    launch(build_app(first), args)
+
+
+def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
+    """Server-side limits (issue 15): upload size, queue length, Gradio cache age, stale style temporaries.
+    allowed_paths: the results and the first-load example, which the 3D view fetches by URL."""
+    limits, retention = Limits.from_env(), OutputRetention.from_env()
+    remove_stale_temporaries()
+    demo.delete_cache = retention.gradio_delete_cache()  # Gradio's copies of our outputs age out like them
     demo.queue(default_concurrency_limit=2, max_size=32)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft(), css=CSS, head=HEAD,
-                allowed_paths=[str(_mkdir(results_dir())), str(_mkdir(cache_dir()))])
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft(), css=CSS,
+                head=HEAD, max_file_size=f"{limits.max_upload_mb:g}mb",
+                allowed_paths=[str(_mkdir(output_root())), str(_mkdir(cache_dir()))])
 
 
 if __name__ == "__main__":

@@ -99,9 +99,9 @@ def _phone(name: str) -> str:
     return SILENCE if name.startswith("+") or name.upper() in ("SIL", "<SIL>") else name.upper()
 
 
-# Whisper tiny.en's mean token log-probability: about -0.2..-0.35 on English clips (jfk, lecture, arctic,
-# noisy cafeteria), -0.96 on German speech, whose "transcript" is English words that were never said.
-ENGLISH_MIN_LOGPROB = -0.7
+# Whisper tiny.en's mean token log-probability on speech: English clips of the shared test audio scored
+# -0.16 to -0.33, a German one -0.96 (tests/test_limits.py). Below this, the speech is probably not English.
+NON_ENGLISH_LOGPROB = -0.6
 
 
 def transcribe(audio: np.ndarray) -> str:
@@ -109,11 +109,22 @@ def transcribe(audio: np.ndarray) -> str:
     return transcribe_scored(audio)[0]
 
 
-def transcribe_scored(audio: np.ndarray) -> tuple[str, float]:
-    """(transcript, mean token log-probability): a low score means the speech is probably not English."""
+def transcribe_scored(audio: np.ndarray) -> tuple[str, float | None]:
+    """(transcript, Whisper's mean token log-probability weighted by segment length; None without speech)."""
     segments = list(_whisper().transcribe(audio.astype(np.float32), language="en", beam_size=5)[0])
-    score = float(np.mean([s.avg_logprob for s in segments])) if segments else 0.0
-    return " ".join(s.text.strip() for s in segments).strip(), score
+    text = " ".join(s.text.strip() for s in segments).strip()
+    if not segments:
+        return text, None
+    lengths = [max(s.end - s.start, 1e-3) for s in segments]
+    return text, float(np.average([s.avg_logprob for s in segments], weights=lengths))
+
+
+def language_warning(score: float | None) -> str | None:
+    """A warning for people when the speech is probably not English (the encoder and labels assume it is)."""
+    if score is None or score >= NON_ENGLISH_LOGPROB:
+        return None
+    return ("the speech does not sound like English to the English-only recogniser (confidence "
+            f"{score:.2f} < {NON_ENGLISH_LOGPROB}); no lip closures are labelled from it and the style may be less faithful")
 
 
 @lru_cache(maxsize=1)

@@ -115,6 +115,8 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
           f"{fit.get('lip_labels', '')}")
     print(picture_note(style))
+    for warning in fit.get("warnings", []):  # two faces, face lost, truncated file ...
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:

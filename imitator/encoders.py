@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import functools
 import os
 from typing import Protocol
 
@@ -20,6 +19,7 @@ import torch.nn.functional as F
 
 from .audio import SAMPLE_RATE
 from .errors import ConfigError, EncoderUnavailableError
+from .lazy import cached_once
 
 DEFAULT_ENCODER = "whisper-tiny.en"
 
@@ -157,7 +157,7 @@ class HFEncoder(torch.nn.Module):
             return self(x.to(next(self.parameters()).device))[0].cpu()
 
 
-@functools.lru_cache(maxsize=4)
+@cached_once
 def _frozen_encoder(name: str) -> AudioEncoder:
     if name == "mel":
         return MelEncoder()

@@ -58,6 +58,39 @@ class FaceLostError(VideoError):
     """A face was found, but in too few frames to use."""
 
 
+class VideoTooLongError(VideoError):
+    pass
+
+
+class FrameTooLargeError(VideoError):
+    """Video frames larger than the configured pixel limit (decoding them would hold too much memory)."""
+
+
+# --- limits on what one request may cost (imitator/limits.py) ------------------------------------------
+class UploadTooLargeError(ImitatorError):
+    pass
+
+
+class InvalidAudioSamplesError(AudioError):
+    """NaN, infinite or absurdly large samples: nothing sensible can be animated from them."""
+
+
+class BadSampleRateError(AudioError):
+    pass
+
+
+class TrackedFileError(VideoError):
+    """A tracked .npz (from `imitator track`) whose arrays are missing, mis-shaped, too large or non-finite."""
+
+
+class ModelOutputError(ImitatorError, RuntimeError):
+    """The model produced non-finite vertices (a damaged style or checkpoint); nothing is written."""
+
+
+class OutputWriteError(ImitatorError, OSError):
+    """A result could not be written (e.g. the disk is full); the message says where and why."""
+
+
 # --- lip-sync labels ----------------------------------------------------------------------------------
 class AlignmentError(ImitatorError):
     """The transcript could not be aligned to the audio."""
@@ -77,6 +110,22 @@ class StyleModelMismatchError(StyleError):
 
 
 class CorruptStyleError(StyleError):
+    pass
+
+
+class InvalidStyleNameError(StyleError):
+    pass
+
+
+class StyleNameTakenError(StyleError):
+    """The name is a preset's, or (without overwrite) an existing style's."""
+
+
+class InvalidStyleTensorError(CorruptStyleError):
+    """A style's tensors are missing, mis-shaped, of the wrong dtype, or not finite."""
+
+
+class InvalidOwnerError(StyleError):
     pass
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .align import BILABIALS, ENGLISH_MIN_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
+from .align import BILABIALS, NON_ENGLISH_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
 from .data.dataset import Dataset, write_index
 from .topology import MEDIAPIPE_468, Topology, get_topology, lip_distance
 
@@ -100,7 +100,8 @@ def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topolog
     text = transcript.strip()
     if not text:
         text, score = transcribe_scored(audio)
-        if text and score < ENGLISH_MIN_LOGPROB:  # English lip labels from a misheard transcript would mislead
+        # English lip labels from a misheard transcript would mislead the fit
+        if text and score is not None and score < NON_ENGLISH_LOGPROB:
             return None, "the speech does not sound like English, so no lip closures were labelled"
     if not text:
         return None, "no words recognised"

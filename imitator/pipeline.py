@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -20,8 +19,10 @@ from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model
 from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
-from .errors import ImitatorError, NoAudioStreamError, VideoTooShortError
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, VideoTooShortError
 from .inference import features
+from .lazy import cached_once
+from .limits import check_upload
 from .model import Imitator
 from .progress import Progress, StageBar
 from .style_store import StyleNameTakenError, check_name, list_styles, load_style, save_style
@@ -45,10 +46,18 @@ class Animation:
     speech_name: str = "speech"  # the speech file's name without extension, for download names
 
 
-@functools.lru_cache(maxsize=2)
 def default_model(path: str | None = None) -> Imitator:
-    """load_model(path), loaded once per process: the app and the CLI call this for every request."""
+    """load_model(path), loaded once per process: the app and the CLI call this for every request, and
+    concurrent first calls share one load. None: $IMITATOR_MODEL if set, else the bundled model."""
+    return _load_model_once(path if path is not None else os.environ.get("IMITATOR_MODEL") or None)
+
+
+@cached_once
+def _load_model_once(path: str | None) -> Imitator:
     return load_model(path)
+
+
+default_model.cache_clear = _load_model_once.cache_clear  # type: ignore[attr-defined] (tests)
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
@@ -57,11 +66,13 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     """Speech (16 kHz samples or any audio/video file) -> meshes. style: a style name, a Style, a training
     style name of the model, or None for the model's generic (mean) style on its mean face.
     compare_generic: also decode the generic style on the same face (for side-by-side videos).
-    owner: whose user styles a style name refers to (see style_store)."""
+    owner: whose styles a style name means (the app's session token; None: the local user's)."""
     model = model or default_model()
     sound, sound_rate, speech_name, file_name = None, SAMPLE_RATE, "speech", "the audio"
     if not isinstance(audio, np.ndarray):
-        speech_name, file_name = Path(audio).stem, Path(audio).name
+        if not isinstance(audio, (bytes, bytearray)):
+            check_upload(audio)
+            speech_name, file_name = Path(audio).stem, Path(audio).name
         sound, sound_rate = decode_audio(audio)
         audio = to_model_rate(sound, sound_rate)
     check_audio(audio, name=file_name)
@@ -83,6 +94,9 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
             generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
             generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
+    if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
+        raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
+                               "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
                      generic, texture, sound, sound_rate, speech_name)
 
@@ -111,7 +125,10 @@ def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
         frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
     bar = StageBar(progress, {"rendering": 1.0})
     sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
-    write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
+    try:
+        write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
+    except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
+        raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
 
 
@@ -162,13 +179,17 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     The name, the video's length and its audio track are checked before the minute of tracking.
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
-    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
+    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
+    owner: whose style folder it is saved in (the app's session token; None: the local user's).
+    What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"]."""
+    from .align import language_warning, transcribe_scored
     from .lips import label_reference
     from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
     path = Path(video)
+    check_upload(path)
     if save:
         check_name_free(name, user_dir, owner, overwrite)
     if path.suffix.lower() != ".npz":
@@ -186,6 +207,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     if preview is not None and tracked.preview is not None:
         save_preview(tracked, preview)
     vertices, audio = _longest_valid_run(tracked)
+    warnings = [str(w) for w in tracked.warnings] + [w for w in [_stretch_warning(tracked, len(vertices))] if w]
     total = config.stage1_steps + (config.stage2_steps if config.stages == "both" else 0)
     offset = {"stage 1": 0, "stage 2": config.stage1_steps, "basis only": 0}
 
@@ -195,9 +217,18 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note = None, "lip-contact term off"
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
-        lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+        not_english = None
+        if not transcript.strip():
+            transcript, score = transcribe_scored(audio)
+            not_english = language_warning(score)
+            warnings += [not_english] if not_english else []
+        if not_english:  # English lip labels from a misheard transcript would teach the wrong closures
+            lip_note = "the speech does not sound like English, so no lip closures were labelled"
+        else:
+            lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
     result.fit["lip_labels"] = lip_note
+    result.fit["warnings"] = warnings
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = Style.from_adaptation(model, result, name, description, source)
     style.texture = texture_of(tracked)  # a picture of the face, kept in the style's file
@@ -255,6 +286,15 @@ def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
     per_frame = SAMPLE_RATE / tracked.fps
     audio = tracked.audio[int(first * per_frame): int((first + length) * per_frame)]
     return tracked.vertices[first:first + length], audio
+
+
+def _stretch_warning(tracked, n_used: int) -> str | None:
+    """Say so when the face was lost mid-video and the longest stretch is much less than all there was."""
+    n_valid = int(np.sum(tracked.valid))
+    if n_used >= 0.8 * n_valid:
+        return None
+    return (f"the face was lost mid-video: only the longest unbroken stretch, {n_used / tracked.fps:.1f} s of "
+            f"{n_valid / tracked.fps:.1f} s with a face, is used")
 
 
 def _file_hash(path: Path) -> str:

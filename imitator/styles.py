@@ -45,10 +45,17 @@ class Style:
 
     def apply(self, model: Imitator) -> tuple[torch.Tensor, torch.nn.Linear | None, torch.Tensor]:
         """(style vector (1, d), deformation basis or None for the generic one, template (V, 3)) on the
-        model's device, for Imitator.visemes / Imitator.motion."""
+        model's device, for Imitator.visemes / Imitator.motion. Tensors are validated first (a Style built
+        in memory gets the same checks as one read from a file)."""
+        from .style_store import check_style  # here: style_store imports this module
+
+        check_style(self)
         if self.template.shape != (model.cfg.n_vertices, 3):
             raise StyleModelMismatchError(f"style {self.name!r} has {self.template.shape[0]} vertices; "
                                           f"the model has {model.cfg.n_vertices}")
+        if self.vector.shape != (model.cfg.d_model,):
+            raise StyleModelMismatchError(f"style {self.name!r} has a {tuple(self.vector.shape)} style vector; "
+                                          f"the model needs ({model.cfg.d_model},)")
         device = model.template.device
         basis = None
         if self.basis_weight_delta is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from imitator.audio import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -50,7 +51,8 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     port = _free_port()
     env = {**os.environ, "IMITATOR_STYLE_DIR": str(tmp / "styles"), "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio"), "IMITATOR_CACHE_DIR": str(tmp / "cache")}
+           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio"), "IMITATOR_CACHE_DIR": str(tmp / "cache"),
+           "IMITATOR_OUTPUT_DIR": str(tmp / "outputs"), "IMITATOR_KEEP_OUTPUTS": "2", "IMITATOR_MAX_UPLOAD_MB": "30"}
     model = _test_model(tmp / "model")
     if model:
         env["IMITATOR_MODEL"] = model
@@ -218,3 +220,56 @@ def test_live_progress_beats_while_the_library_is_silent_and_estimates_time_left
     live.began = time.perf_counter() - 10  # 10 s in, halfway: about 10 s left
     live.bar.sub("b")(0.0, "adapting: step 1")
     assert sent[-1] == (0.5, "adapting: step 1 (about 10 s left in all)")
+
+
+def test_a_style_made_after_start_is_usable_by_a_new_client(server):
+    """Issue 15 item 7: a fresh gradio_client session got "Value: Ada is not in the list of choices" for a style
+    created after the app started (the README's two-program flow)."""
+    from gradio_client import Client, handle_file
+
+    from imitator.style_store import load_style, save_style
+
+    url, tmp = server
+    late = load_style("Ava")
+    late.meta.name = "Late Arrival"
+    save_style(late, tmp / "styles")
+    video, files, info = Client(url, verbose=False).predict(
+        handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "Late Arrival", False, api_name="/animate")
+    assert "**Late Arrival** says" in info
+
+
+def test_unknown_style_and_bad_audio_are_specific_errors(server):
+    """Issue 15: the app never shows a generic "upstream error"; each user error is the library's message."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, tmp = server
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match="no style named 'Nobody'"):
+        client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "Nobody", False,
+                       api_name="/animate")
+    import numpy as np
+    import soundfile as sf
+
+    bad = tmp / "nan.wav"
+    sf.write(bad, np.full(SAMPLE_RATE, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(AppError, match="NaN or infinite samples"):
+        client.predict(handle_file(str(bad)), "generic (no style)", False, api_name="/animate")
+
+
+def test_outputs_are_cleaned_and_uploads_capped(server):
+    """Issue 15 item 8: every animate left a folder forever, and a 200 MB upload was accepted."""
+    from gradio_client import Client, handle_file
+
+    url, tmp = server
+    client = Client(url, verbose=False)
+    for _ in range(3):
+        client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "generic (no style)", False,
+                       api_name="/animate")
+    kept = list((tmp / "outputs").glob("imitator-anim-*"))
+    assert 1 <= len(kept) <= 2  # IMITATOR_KEEP_OUTPUTS=2 in the server's environment
+    big = tmp / "big.wav"
+    with open(big, "wb") as f:
+        f.truncate(40 * 2**20)  # over the server's IMITATOR_MAX_UPLOAD_MB=30
+    with pytest.raises(Exception, match="exceeds the maximum file size|413|[Mm]aximum allowed size"):
+        client.predict(handle_file(str(big)), "generic (no style)", False, api_name="/animate")

@@ -83,15 +83,6 @@ def test_styles_are_managed_per_owner_and_presets_are_protected(tmp_path):
     assert [e.kind for e in style_store.list_styles(d, owner=alice)] == ["preset"] * len(names[:-1])
 
 
-def test_a_user_file_named_like_a_preset_does_not_shadow_it(tmp_path):
-    from imitator.style_store import _save as write_file  # a plain file write, as before presets were protected
-
-    d = tmp_path / "styles"
-    write_file(_style("Ava"), d)
-    assert [e.kind for e in style_store.list_styles(d) if e.name == "Ava"] == ["preset"]
-    assert style_store.load_style("Ava", user_dir=d).template.shape != (10, 3)
-
-
 def test_downloads_are_named_after_style_and_speech_and_keep_the_speech_rate(tmp_path, monkeypatch):
     from imitator.topology import get_topology
 

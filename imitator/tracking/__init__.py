@@ -21,22 +21,25 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..errors import FaceLostError, NoFaceError, VideoTooShortError
+from ..limits import Limits
+from ..limits import current as current_limits
 from ..topology import MEDIAPIPE_468
 from .decode import detect, extract_audio
 from .geometry import IRIS_CENTRES, canonical_frame, estimate_depth_scale, neutral_template, stabilise
 from .preview import save_preview
-from .result import FORMAT_VERSION, PreviewFrame, Progress, TrackConfig, TrackResult
+from .result import FORMAT_VERSION, Notice, PreviewFrame, Progress, TrackConfig, TrackResult
 from .smoothing import find_gaps, resample, smooth
 
-__all__ = ["track_video", "TrackConfig", "TrackResult", "PreviewFrame", "save_preview", "smooth", "stabilise",
+__all__ = ["track_video", "TrackConfig", "TrackResult", "Notice", "PreviewFrame", "save_preview", "smooth", "stabilise",
            "estimate_depth_scale", "neutral_template"]
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
-                config: TrackConfig = TrackConfig()) -> TrackResult:
-    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input."""
+                config: TrackConfig = TrackConfig(), limits: Limits | None = None) -> TrackResult:
+    """Track the largest face in a video. Raises an ImitatorError subclass for unusable input.
+    limits (default: from the environment) caps the video's length and frame size, from its header first."""
     progress = progress or (lambda fraction, message: None)
-    det = detect(path, config, lambda f, m: progress(0.9 * f, m))
+    det = detect(path, config, lambda f, m: progress(0.9 * f, m), limits or current_limits())
     name = os.path.basename(os.fspath(path))
     if det.duration < config.min_seconds:
         raise VideoTooShortError(f"{name} is {det.duration:.2f} s long; at least {config.min_seconds:g} s "
@@ -72,8 +75,10 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
 
     progress(0.95, "extracting audio")
     audio, warnings = extract_audio(path, det.audio_offset, n_out / config.fps)
-    warnings += [f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s (frames {a}-{b - 1}): "
-                 "marked invalid" for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
+    warnings += det.warnings
+    warnings += [Notice("face_lost", f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s "
+                                     f"(frames {a}-{b - 1}): those frames are not used")
+                 for a, b in gaps if b - a > config.max_gap_seconds * config.fps]
     metadata = {
         "format_version": FORMAT_VERSION, "topology": MEDIAPIPE_468.name, "source": det.source,
         "units": "mm", "axes": "x subject's left, y up, z toward camera",
@@ -82,7 +87,7 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
         "frames_looked_at": int(len(det.found)), "frames_with_face": int(det.found.sum()),
         "gaps": [[int(a), int(b)] for a, b in gaps], "audio_sample_rate": SAMPLE_RATE,
         "audio_offset_s": float(det.audio_offset),
-        "config": asdict(config), "warnings": warnings,
+        "config": asdict(config), "warnings": [asdict(w) for w in warnings],
     }
     preview, texture_frame = [
         None if found is None else PreviewFrame(found[0], found[1], int(np.clip(round(found[2] * config.fps), 0, n_out - 1)))

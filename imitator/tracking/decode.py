@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE, AudioLimits, load_audio, rms_dbfs
-from ..errors import NoAudioStreamError, UnreadableVideoError
+from ..errors import FrameTooLargeError, NoAudioStreamError, UnreadableVideoError, VideoTooLongError
+from ..limits import Limits
 from ..texture import frame_score
-from .result import Progress, TrackConfig
+from .result import Notice, Progress, TrackConfig
+
+TWO_FACES_AREA_RATIO = 0.5  # a second face at least half the size of the largest one may be the speaker
+STILL_IMAGE_CODECS = {"png", "mjpeg", "bmp", "tiff", "webp", "gif", "jpeg2000", "apng"}
 
 
 @dataclass
@@ -23,10 +27,11 @@ class Detections:
     source: dict              # what we learned about the file
     audio_offset: float       # audio start minus first video frame, seconds
     preview: tuple[np.ndarray, np.ndarray, float] | None  # (image, (468, 2) pixels, time) of one frame
+    warnings: list[Notice] = field(default_factory=list)
     texture_frame: tuple[np.ndarray, np.ndarray, float] | None = None  # (image, (478, 2) pixels, time)
 
 
-def detect(path, config: TrackConfig, progress: Progress) -> Detections:
+def detect(path, config: TrackConfig, progress: Progress, limits: Limits) -> Detections:
     """Decode every frame (PyAV), upright it, and run MediaPipe FaceMesh on frames at most ~fps apart."""
     import av
     import mediapipe as mp
@@ -45,6 +50,8 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
             raise UnreadableVideoError(f"{name} has no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        _check_video_header(name, container, stream, limits)
+        claimed = container.duration / 1e6 if container.duration and container.duration > 0 else None
         rate = float(stream.average_rate or stream.guessed_rate or config.fps)
         expected = stream.frames or int((container.duration or 0) / 1e6 * rate) or None
         audio_start = None
@@ -53,7 +60,8 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
             audio_start = float(a.start_time * a.time_base) if a.start_time is not None else 0.0
 
         times, landmarks, found = [], [], []
-        preview, best, seen = None, -np.inf, {"decoded": 0}
+        preview, best, seen = None, -np.inf, {"decoded": 0, "max_seconds": limits.max_video_seconds}
+        two_faces = 0
         texture_frame, best_texture = None, -np.inf
         try:
             # Decoding runs in a second thread: PyAV and MediaPipe both release the GIL, so they overlap.
@@ -61,7 +69,8 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
             with closing(_prefetch(_upright_frames(container, stream, rate, config, seen))) as frames:
                 for t, image, n_decoded in frames:
                     result = mesh.process(image)
-                    lm = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    lm, rivals = _largest_face(result.multi_face_landmarks, image.shape[1], image.shape[0])
+                    two_faces += rivals
                     times.append(t)
                     found.append(lm is not None)
                     landmarks.append(lm if lm is not None else np.zeros((478, 3), np.float32))
@@ -73,7 +82,9 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
                     if expected and len(times) % 10 == 0:
                         progress(min(n_decoded / expected, 1.0), f"tracking frame {n_decoded}/{expected}")
         except av.error.FFmpegError as e:
-            raise UnreadableVideoError(f"{name}: the video could not be decoded ({e})") from e
+            if not times:
+                raise UnreadableVideoError(f"{name}: the video could not be decoded ({e.__class__.__name__})") from e
+            seen["damaged"] = True  # a damaged tail: use what decoded, and say so below
         if seen["decoded"] == 0:
             raise UnreadableVideoError(f"{name}: the video stream has no frames")
         span = seen["last"] - seen["first"]
@@ -81,11 +92,20 @@ def detect(path, config: TrackConfig, progress: Progress) -> Detections:
         frame_time = float(np.percentile(np.diff(seen["times"]), 25)) if seen["decoded"] > 1 else 1.0 / rate
         source = {"file": name, "width": seen["width"], "height": seen["height"], "rotation": seen["rotation"],
                   "frames": seen["decoded"], "average_fps": rate, "codec": stream.codec_context.name}
+        warnings = []
+        decoded_seconds = span + frame_time
+        if seen.get("damaged") or (claimed and decoded_seconds < 0.9 * claimed - 0.5):
+            warnings.append(Notice("truncated", f"{name} seems truncated or damaged: "
+                                   + (f"its header says {claimed:.1f} s, but " if claimed else "")
+                                   + f"only {decoded_seconds:.1f} s could be decoded; only that part is used"))
+        if two_faces >= max(3, 0.2 * len(times)):
+            warnings.append(Notice("two_faces", f"{name} shows two faces of similar size in {two_faces} of "
+                                   f"{len(times)} frames; the larger one is tracked, which may not be the speaker"))
     # A preview keeps the frame at detection size; the landmarks are in its pixels too.
     return Detections(times=np.asarray(times), landmarks=np.stack(landmarks), found=np.asarray(found),
                        duration=float(span + frame_time), source=source,
                        audio_offset=(audio_start - seen["first"]) if audio_start is not None else 0.0,
-                       preview=preview, texture_frame=texture_frame)
+                       preview=preview, texture_frame=texture_frame, warnings=warnings)
 
 
 def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: dict):
@@ -98,6 +118,9 @@ def _upright_frames(container, stream, rate: float, config: TrackConfig, seen: d
         if n == 1:
             seen.update(first=t, rotation=int(frame.rotation or 0), width=frame.width, height=frame.height)
         seen.update(last=t, decoded=n)
+        if t - seen["first"] > seen["max_seconds"]:  # the header may have understated the length
+            raise VideoTooLongError(f"the video is longer than the limit of {seen['max_seconds']:g} s "
+                                    "(trim it, or raise IMITATOR_MAX_VIDEO_SECONDS)")
         seen.setdefault("times", []).append(t)
         if t - seen["first"] - last_used >= 0.75 / config.fps:
             last_used = t - seen["first"]
@@ -148,28 +171,51 @@ def _upright_rgb(frame, max_side: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
-def _largest_face(faces, width: int, height: int) -> np.ndarray | None:
-    """(478, 3) landmarks of the largest face: x right, y down, z away from camera, all in pixels."""
+def _largest_face(faces, width: int, height: int) -> tuple[np.ndarray | None, bool]:
+    """(478, 3) landmarks of the largest face (x right, y down, z away from camera, all in pixels), and
+    whether another face is nearly as large (then the tracked face may not be the one speaking)."""
     if not faces:
-        return None
+        return None, False
     arrays = [np.array([(p.x * width, p.y * height, p.z * width) for p in f.landmark], np.float32)
               for f in faces]
-    areas = [np.ptp(a[:, 0]) * np.ptp(a[:, 1]) for a in arrays]
-    return arrays[int(np.argmax(areas))]
+    areas = sorted(((np.ptp(a[:, 0]) * np.ptp(a[:, 1]), i) for i, a in enumerate(arrays)), reverse=True)
+    rival = len(areas) > 1 and areas[1][0] >= TWO_FACES_AREA_RATIO * areas[0][0]
+    return arrays[areas[0][1]], bool(rival)
 
 
-def extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[str]]:
+def _check_video_header(name: str, container, stream, limits: Limits) -> None:
+    """Refuse, before decoding, what the header already says is too long, too large, or not a video."""
+    if stream.codec_context is None:  # a damaged header can leave a stream without a decoder
+        raise UnreadableVideoError(f"{name}: the video stream has no decodable codec")
+    if container.format.name.endswith("_pipe") or container.format.name == "image2" or (
+            stream.codec_context.name in STILL_IMAGE_CODECS and (stream.frames or 0) <= 1):
+        raise UnreadableVideoError(f"{name} is a still image, not a video: a style is learned from a face "
+                                   "talking, so upload a video with sound")
+    width, height = stream.codec_context.width or 0, stream.codec_context.height or 0
+    if width * height > limits.max_video_pixels:
+        raise FrameTooLargeError(f"{name} has {width}x{height} frames; the limit is {limits.max_video_pixels:,} "
+                                 "pixels per frame (IMITATOR_MAX_VIDEO_PIXELS): scale it down")
+    durations = [container.duration / 1e6 if container.duration else 0.0]
+    if stream.duration and stream.time_base:
+        durations.append(float(stream.duration * stream.time_base))
+    if max(durations) > limits.max_video_seconds:
+        raise VideoTooLongError(f"{name} is {max(durations):.0f} s long; the limit is {limits.max_video_seconds:g} s "
+                                "(trim it, or raise IMITATOR_MAX_VIDEO_SECONDS)")
+
+
+def extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[Notice]]:
     """The audio track at 16 kHz, shifted so sample 0 plays with frame 0 and cut to the video's length."""
     try:
-        audio = load_audio(path, limits=None)
+        audio = load_audio(path, check=False)
     except NoAudioStreamError:
-        return np.zeros(0, np.float32), ["no audio track: the face is tracked, but creating a style from "
-                                         "this video needs its speech; give the audio as a separate file"]
+        return np.zeros(0, np.float32), [Notice("no_audio", "no audio track: the face is tracked, but creating a "
+                                                "style from this video needs its speech")]
     shift = int(round(offset * SAMPLE_RATE))
     audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
     n = int(round(seconds * SAMPLE_RATE))
     audio = np.pad(audio[:n], (0, max(0, n - len(audio))))
     warnings = []
     if rms_dbfs(audio) < AudioLimits().silence_dbfs:
-        warnings.append(f"the audio track is silent ({rms_dbfs(audio):.0f} dBFS): creating a style needs speech")
+        warnings.append(Notice("silent_audio", f"the audio track is silent ({rms_dbfs(audio):.0f} dBFS): "
+                               "creating a style needs speech"))
     return audio.astype(np.float32), warnings

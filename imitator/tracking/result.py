@@ -8,6 +8,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
+from ..errors import TrackedFileError
+from ..limits import Limits
+from ..limits import current as current_limits
+
 Progress = Callable[[float, str], None]
 FORMAT_VERSION = 1
 
@@ -42,8 +47,9 @@ class TrackResult:
     texture_frame: PreviewFrame | None = None  # the frame for the face texture (478 landmarks); not saved
 
     @property
-    def warnings(self) -> list[str]:
-        return self.metadata.get("warnings", [])
+    def warnings(self) -> list[Notice]:
+        """What the user should know about this result (two faces, face lost, truncated file ...)."""
+        return [Notice.from_json(w) for w in self.metadata.get("warnings", [])]
 
     @property
     def has_audio(self) -> bool:
@@ -56,11 +62,26 @@ class TrackResult:
                  metadata=np.array(json.dumps(self.metadata)))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "TrackResult":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(vertices=z["vertices"], template=z["template"], faces=z["faces"], fps=float(z["fps"]),
-                       valid=z["valid"], detected=z["detected"], audio=z["audio"],
-                       metadata=json.loads(str(z["metadata"])))
+    def load(cls, path: str | os.PathLike, limits: Limits | None = None) -> "TrackResult":
+        """Read a tracked .npz. Every array's shape and dtype is checked from its header before it is
+        decompressed (a small compressed file can claim gigabytes), and its values after."""
+        return _load_tracked(path, limits or current_limits())
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A structured warning: `code` for programs (two_faces, face_lost, truncated, no_audio, silent_audio),
+    `message` for people. str() is the message."""
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    @classmethod
+    def from_json(cls, value) -> "Notice":
+        return cls(value.get("code", "other"), value.get("message", "")) if isinstance(value, dict) \
+            else cls("other", str(value))  # files written before warnings had codes
 
 
 @dataclass
@@ -68,3 +89,56 @@ class PreviewFrame:
     image: np.ndarray         # (H, W, 3) uint8 RGB, upright
     pixels: np.ndarray        # (468, 2) landmark positions in `image` pixels ((478, 2) with the irises)
     frame_index: int          # index into TrackResult.vertices
+
+
+_TRACKED_ARRAYS = {  # name: (dtype kinds, shape with -1 for T and -2 for audio samples)
+    "vertices": ("f", (-1, 468, 3)), "template": ("f", (468, 3)), "faces": ("iu", (None, 3)), "fps": ("f", ()),
+    "valid": ("b", (-1,)), "detected": ("b", (-1,)), "audio": ("f", (-2,)), "metadata": ("U", ()),
+}
+
+
+def _load_tracked(path, limits: Limits) -> TrackResult:
+    import zipfile
+
+    name = os.path.basename(os.fspath(path))
+    max_frames = int(limits.max_video_seconds * 60) + 1  # up to 60 fps
+    max_samples = int(limits.max_audio_seconds * SAMPLE_RATE) + 1
+    try:
+        with zipfile.ZipFile(path) as z:
+            headers = {}
+            for info in z.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key not in _TRACKED_ARRAYS:
+                    continue
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    shape, _, dtype = np.lib.format._read_array_header(f, version)
+                headers[key] = (shape, dtype)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        raise TrackedFileError(f"{name} is not a tracked .npz from `imitator track` ({e.__class__.__name__})") from e
+    missing = sorted(set(_TRACKED_ARRAYS) - set(headers))
+    if missing:
+        raise TrackedFileError(f"{name} is not a tracked .npz from `imitator track`: it lacks {missing}")
+    for key, (kinds, want) in _TRACKED_ARRAYS.items():
+        shape, dtype = headers[key]
+        sizes = {-1: max_frames, -2: max_samples}
+        ok = dtype.kind in kinds and len(shape) == len(want) and all(
+            (w is None and s <= 10 * max_frames) or (w in sizes and s <= sizes[w]) or s == w
+            for s, w in zip(shape, want))
+        if not ok:
+            raise TrackedFileError(f"{name}: array '{key}' is {dtype} {shape}; expected {kinds} {want} "
+                                   f"(at most {max_frames} frames and {limits.max_audio_seconds:g} s of audio)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            result = TrackResult(vertices=z["vertices"], template=z["template"], faces=z["faces"],
+                                 fps=float(z["fps"]), valid=z["valid"], detected=z["detected"], audio=z["audio"],
+                                 metadata=json.loads(str(z["metadata"])))
+    except (ValueError, OSError, json.JSONDecodeError, RecursionError) as e:
+        raise TrackedFileError(f"{name}: a tracked array could not be read ({e.__class__.__name__})") from e
+    t = len(result.vertices)
+    if not (len(result.valid) == len(result.detected) == t) or not 1 <= result.fps <= 240:
+        raise TrackedFileError(f"{name}: its arrays disagree on the number of frames, or its fps is absurd")
+    if not (np.isfinite(result.vertices).all() and np.isfinite(result.template).all()
+            and np.isfinite(result.audio).all()) or not isinstance(result.metadata, dict):
+        raise TrackedFileError(f"{name} holds NaN or infinite values, or damaged metadata")
+    return result
