@@ -186,6 +186,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                         "per_sequence": g.per_sequence} for label, g in rows], f, indent=1)
 
 
+def _cmd_import_vocaset(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .data.vocaset import VocasetConfig, convert_vocaset, parse_numbers
+
+    cfg = VocasetConfig(flame_mesh=args.flame_mesh, flame_masks=args.flame_masks, transcripts=args.transcripts,
+                        subjects=tuple(args.subjects) if args.subjects else None,
+                        sentences=parse_numbers(args.sentences) if args.sentences else None)
+    with tqdm(unit="seq", desc="import-vocaset") as bar:
+        report = convert_vocaset(args.src, args.out, cfg, lambda n, name: bar.update(1))
+    print(report.summary())
+    for seq_id, why in list(report.skipped.items())[:20]:
+        print(f"  skipped {seq_id}: {why}")
+
+
+def _cmd_reproduce_paper(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from .adapt import AdaptConfig
+    from .paper import ProtocolConfig, reproduce_paper
+
+    adapt_cfg = replace(AdaptConfig(), stage1_steps=args.adapt_steps, stage2_steps=args.adapt_steps)
+    cfg = ProtocolConfig(data=args.data, out=args.out, checkpoint=args.checkpoint, epochs=args.epochs,
+                         encoder=args.encoder, references=tuple(int(n) for n in args.references.split(",")),
+                         adapt=adapt_cfg, faceformer=args.faceformer or bool(args.faceformer_checkpoint),
+                         faceformer_checkpoint=args.faceformer_checkpoint)
+    result = reproduce_paper(cfg)
+    print(result.table())
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items())
+          + f"; written to {args.out}/results.json and table.md")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imitator", description="Personalized speech-driven 3D facial animation")
     sub = p.add_subparsers(dest="command", required=True)
@@ -295,6 +327,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--static", action="store_true", help="also score the static-template baseline")
     ev.add_argument("--json", default=None, help="write all numbers (per sequence too) to this file")
     ev.set_defaults(func=_cmd_evaluate)
+
+    iv = sub.add_parser("import-vocaset", help="convert VOCASET (released or FaceFormer layout) to a dataset folder")
+    iv.add_argument("src", help="VOCASET folder: data_verts.npy + *.pkl, or vertices_npy/ + wav/ + templates.pkl")
+    iv.add_argument("--out", required=True, help="dataset folder to write (30 fps, mm, FLAME topology)")
+    iv.add_argument("--flame-mesh", required=True, help="FLAME triangles: FLAME_sample.ply, head_template.obj, .npz")
+    iv.add_argument("--flame-masks", required=True, help="FLAME_masks.pkl (or .npz/.json) with a 'lips' vertex set")
+    iv.add_argument("--transcripts", default=None,
+                    help='JSON {"sentence01": "text", ...}: label lip closures where a text is given')
+    iv.add_argument("--subjects", nargs="*", default=None, help="convert only these subjects (name prefixes)")
+    iv.add_argument("--sentences", default=None, help="convert only these sentence numbers, e.g. 1-4,21-24 (trials)")
+    iv.set_defaults(func=_cmd_import_vocaset)
+
+    rp = sub.add_parser("reproduce-paper", help="the paper's VOCASET protocol: train, adapt with 1 / 4 references, "
+                                                "score; prints Table 1 columns beside the paper's numbers")
+    rp.add_argument("data", help="dataset folder from `imitator import-vocaset`")
+    rp.add_argument("--out", required=True, help="folder for the prior, results.json and table.md")
+    rp.add_argument("--checkpoint", default=None, help="an already trained prior (skips training)")
+    rp.add_argument("--epochs", type=int, default=300)
+    rp.add_argument("--encoder", default="whisper-tiny.en",
+                    help="whisper-tiny.en | mel | hf:<id or path> (the paper: hf:facebook/wav2vec2-base-960h)")
+    rp.add_argument("--references", default="1,4", help="reference-sequence counts to adapt with, e.g. 1,4,20")
+    rp.add_argument("--adapt-steps", type=int, default=300, help="steps per adaptation stage")
+    rp.add_argument("--faceformer", action="store_true", help="also train and score the FaceFormer-style baseline")
+    rp.add_argument("--faceformer-checkpoint", default=None, help="an already trained FaceFormer-style baseline")
+    rp.set_defaults(func=_cmd_reproduce_paper)
     return p
 
 

@@ -41,6 +41,7 @@ class Animation:
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
     texture: np.ndarray | None = None  # (S, S, 3) uint8 face texture (imitator.texture); None = the neutral one
+    topology: str = "mediapipe468"  # the mesh's topology (imitator.topology), for the renderer
     sound: np.ndarray | None = None  # the speech at its own sample rate, for the video's soundtrack
     sound_rate: int = SAMPLE_RATE
     speech_name: str = "speech"  # the speech file's name without extension, for download names
@@ -98,14 +99,19 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
                                "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic, texture, sound, sound_rate, speech_name)
+                     generic, texture, topology=model.cfg.topology, sound=sound, sound_rate=sound_rate,
+                     speech_name=speech_name)
 
 
 def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
-    """The animation with eye blinks added (the same blinks on its generic comparison)."""
+    """The animation with eye blinks added (the same blinks on its generic comparison); unchanged on a
+    topology without eyelid contours (e.g. FLAME built from its region file)."""
+    topology = get_topology(anim.topology)
+    if len(topology.left_eye) < 3 or len(topology.right_eye) < 3:
+        return anim
     closure = blink_closure(len(anim.vertices), anim.fps, config)
-    generic = apply_blinks(anim.generic, closure) if anim.generic is not None else None
-    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure), generic=generic)
+    generic = apply_blinks(anim.generic, closure, topology) if anim.generic is not None else None
+    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure, topology), generic=generic)
 
 
 def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
@@ -117,7 +123,7 @@ def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
     from .video import write_mp4
 
     anim = with_blinks(anim) if blinks else anim
-    renderer = shared_renderer()
+    renderer = shared_renderer(mesh=get_topology(anim.topology))
     if anim.generic is not None:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
                                             texture=anim.texture)
