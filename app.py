@@ -23,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
+from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
 from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
 from imitator.limits import Limits
@@ -36,6 +37,7 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = ROOT / "examples"
 ASSETS = ROOT / "app_assets"
 FIRST_STYLE = "Ava"  # the result shown before anyone acts: a preset saying the first example sentence
+GATE = AdmissionGate.from_env()  # one per server process: the lane for long speech (imitator.admission)
 SPEECH_TYPES = [".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mov", ".mkv"]
 
 try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with spaces.GPU
@@ -186,17 +188,18 @@ def _animate(speech: str | None, style: str | None, side_by_side: bool, owner: s
     if not speech:
         raise ImitatorError("Choose a speech file (or record your voice) first.")
     live = LiveProgress(progress, {"animating": 2.0, "rendering": 6.0, "exporting": 2.0})
-    with live:
-        live.start("animating", "listening to the speech and animating the face")
-        anim = animate(speech, style=None if style in (None, "", GENERIC) else style,
-                       compare_generic=bool(side_by_side), owner=owner or None)
-        out = new_output_dir("anim")
-        video = render_video(anim, out / f"{download_stem(anim)}.mp4", progress=live.bar.sub("rendering"))
-    yield str(video), EMPTY_VIEWER, [str(video)], describe(anim) + " Preparing the 3D view and downloads..."
-    with live:
-        paths, notes = export_downloads(anim, out, progress=live.bar.sub("exporting"))
-    files = [str(video), *(str(p) for p in paths.values())]
-    yield str(video), viewer_html(paths["glb"], video), files, " ".join([describe(anim), *notes])
+    with GATE.admit(speech_seconds(speech)):  # long speech runs one at a time, never blocking short speech
+        with live:
+            live.start("animating", "listening to the speech and animating the face")
+            anim = animate(speech, style=None if style in (None, "", GENERIC) else style,
+                           compare_generic=bool(side_by_side), owner=owner or None)
+            out = new_output_dir("anim")
+            video = render_video(anim, out / f"{download_stem(anim)}.mp4", progress=live.bar.sub("rendering"))
+        yield str(video), EMPTY_VIEWER, [str(video)], describe(anim) + " Preparing the 3D view and downloads..."
+        with live:
+            paths, notes = export_downloads(anim, out, progress=live.bar.sub("exporting"))
+        files = [str(video), *(str(p) for p in paths.values())]
+        yield str(video), viewer_html(paths["glb"], video), files, " ".join([describe(anim), *notes])
 
 
 @gpu
