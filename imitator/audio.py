@@ -45,13 +45,26 @@ def load_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None = N
     make this hold more than max_seconds of audio. check=False skips the content checks (length floor,
     silence, sample values) for callers that handle them themselves, e.g. the tracker."""
     limits = limits or AudioLimits()
-    audio, rate = _decode(source, limits.max_seconds)
+    audio = _resample_16k(*decode_audio(source, limits, check))
+    if check:
+        check_audio(audio, limits, name=_name(source))
+    return audio
+
+
+def decode_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None = None,
+                 check: bool = True) -> tuple[np.ndarray, int]:
+    """(mono float32 samples, sample rate) at the file's own rate, length-capped as in load_audio: what
+    videos keep as their soundtrack (imitator.pipeline.animate keeps it for the mp4)."""
+    audio, rate = _decode(source, (limits or AudioLimits()).max_seconds)
     audio = _mono(audio)
     if check:
         check_samples(audio, _name(source))  # before resampling: NaN would spread over the whole signal
-    audio = _resample_16k(audio, rate)
-    if check:
-        check_audio(audio, limits, name=_name(source))
+    return audio, int(rate)
+
+
+def to_model_rate(audio: np.ndarray, rate: int) -> np.ndarray:
+    """Mono float32 samples at `rate` -> the model's 16 kHz."""
+    return _resample_16k(audio, rate)
     return audio
 
 

@@ -120,21 +120,26 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
-    from .style_store import list_styles, user_style_dir
+    """imitator styles [list|rename OLD NEW|describe NAME TEXT|delete NAME]: the app's style management."""
+    from . import style_store
 
-    entries = list_styles()
-    if not entries:
-        print(f"no styles yet (user styles go to {user_style_dir()})")
-    for e in entries:
-        what = f"BROKEN: {e.error}" if e.error else (e.meta.description or e.meta.source)
-        print(f"{e.name:24s} {e.kind:7s} {what}")
-
-
-def _cmd_delete_style(args: argparse.Namespace) -> None:
-    from .style_store import delete_style
-
-    delete_style(args.name)
-    print(f"deleted style {args.name!r}")
+    action = getattr(args, "styles_cmd", None) or "list"
+    if action == "rename":
+        style_store.rename_style(args.name, args.new_name, overwrite=args.overwrite)
+        print(f"renamed style {args.name!r} to {args.new_name!r}")
+    elif action == "describe":
+        style_store.describe_style(args.name, args.description)
+        print(f"description of {args.name!r} saved")
+    elif action == "delete":
+        style_store.delete_style(args.name)
+        print(f"deleted style {args.name!r}")
+    else:
+        entries = style_store.list_styles()
+        for e in entries:
+            what = f"BROKEN: {e.error}" if e.error else (e.meta.description or e.meta.source)
+            print(f"{e.name:24s} {e.kind:7s} {what}")
+        if not any(e.kind == "user" for e in entries):
+            print(f"(no styles of your own yet; they go to {style_store.owner_dir()})")
 
 
 def _cmd_animate(args: argparse.Namespace) -> None:
@@ -281,12 +286,23 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     cs.set_defaults(func=_cmd_create_style)
 
-    st = sub.add_parser("styles", help="list the bundled and user styles")
+    st = sub.add_parser("styles", help="list, rename, describe or delete styles (presets are read-only)")
     st.set_defaults(func=_cmd_styles)
+    sst = st.add_subparsers(dest="styles_cmd")
+    sst.add_parser("list", help="the bundled presets, then your styles")
+    rn = sst.add_parser("rename", help="rename one of your styles")
+    rn.add_argument("name")
+    rn.add_argument("new_name")
+    rn.add_argument("--overwrite", action="store_true", help="replace your style that already has the new name")
+    de = sst.add_parser("describe", help="set the description shown in style lists")
+    de.add_argument("name")
+    de.add_argument("description")
+    dl = sst.add_parser("delete", help="delete one of your styles")
+    dl.add_argument("name")
 
-    ds = sub.add_parser("delete-style", help="delete a user style")
+    ds = sub.add_parser("delete-style", help="delete a user style (same as `styles delete`)")
     ds.add_argument("name")
-    ds.set_defaults(func=_cmd_delete_style)
+    ds.set_defaults(func=_cmd_styles, styles_cmd="delete")
 
     an = sub.add_parser("animate", help="animate speech with a style")
     an.add_argument("audio", help="speech: any audio file, or a video whose audio track to use")

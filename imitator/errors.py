@@ -173,3 +173,7 @@ class RenderError(ImitatorError, RuntimeError):
 
 class ToolMissingError(ImitatorError, RuntimeError):
     """A system program a command needs (e.g. espeak-ng) is not installed; the message says how to get it."""
+
+
+class ServerBusyError(ImitatorError):
+    """A long request was refused because the server's lane for long work is full (imitator.admission)."""

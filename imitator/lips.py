@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .align import BILABIALS, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
+from .align import BILABIALS, NON_ENGLISH_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
 from .data.dataset import Dataset, write_index
 from .topology import MEDIAPIPE_468, Topology, get_topology, lip_distance
 
@@ -111,6 +111,8 @@ def listen(audio: np.ndarray, transcript: str = "") -> Heard:
     """The words of 16 kHz `audio` (Whisper, unless `transcript` is given) and their phones' timing
     (pocketsphinx). Needs no meshes, so a caller can run it while the face is still being tracked."""
     text, score = (transcript.strip(), None) if transcript.strip() else transcribe_scored(audio)
+    if score is not None and score < NON_ENGLISH_LOGPROB:  # English lip labels from misheard words mislead
+        return Heard(text, None, "the speech does not sound like English, so no lip closures were labelled", score)
     if not text:
         return Heard(text, None, "no words recognised", score)
     try:
@@ -126,6 +128,15 @@ def label_heard(vertices: np.ndarray, heard: Heard, fps: float, topology: Topolo
         return None, heard.problem
     frames, weights = label_sequence(vertices, heard.phones, fps, topology, config)
     return weights, f"{len(frames)} lip closures labelled in: {heard.text}"
+
+
+def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topology: Topology = MEDIAPIPE_468,
+                    transcript: str = "", config: LabelConfig = LabelConfig()) -> tuple[np.ndarray | None, str]:
+    """Lip-contact weights for one tracked clip with no labels yet (a user's reference video): transcribe it
+    with Whisper unless `transcript` is given, align, label. Returns (weights, what was done), or (None, why)
+    where nothing could be aligned (or the speech is not English), so a style can still be made without
+    the lip-contact term."""
+    return label_heard(vertices, listen(audio, transcript), fps, topology, config)
 
 
 @dataclass
