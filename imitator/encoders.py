@@ -153,7 +153,7 @@ def _frames(seconds: float) -> int:
 
 # 15 s windows (zero-padded, like Whisper's own 30 s ones) overlapping by 3 s: the shortest that kept the
 # bundled model's lip quality on the corpus's validation sentences within noise of padded 30 s windows
-# (benchmarks/encoder_windows.py; shorter windows, and windows fitted to the audio, closed the lips less
+# (python -m benchmarks.encoder_windows; shorter windows, and windows fitted to the audio, closed the lips less
 # often), at a fifth of the cost for short audio.
 DEFAULT_WHISPER_WINDOWS = WhisperWindows(max_s=15.0, round_s=15.0, overlap_s=3.0)
 
