@@ -66,6 +66,23 @@ def _cmd_track(args: argparse.Namespace) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _cmd_build_dataset(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .data.build import build_dataset
+
+    with tqdm(total=1, unit="clip", desc="build-dataset") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = build_dataset(args.videos, args.out, args.split_file, args.val_fraction, args.test_fraction,
+                               args.seed, args.transcripts, args.workers, args.redo, args.max_per_person,
+                               progress=progress)
+    print(report.summary())
+    print(f"report: {args.out}/report.md")
+
+
 def _percent_bar(desc: str):
     """A tqdm bar driven by the (fraction, message) progress callbacks of tracking and create_style."""
     from tqdm import tqdm
@@ -206,6 +223,20 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--realign", action="store_true",
                     help="align the transcripts again even where phones are stored (transcribe if none)")
     lb.set_defaults(func=_cmd_label_lips)
+
+    bd = sub.add_parser("build-dataset", help="build a dataset from talking-head videos (one folder per person)")
+    bd.add_argument("videos", nargs="+", help="folders: VIDEOS/<person>/*.mp4, or videos (one person per file)")
+    bd.add_argument("--out", required=True, help="dataset folder to write (rerun to resume)")
+    bd.add_argument("--split-file", default=None, help="JSON {person: train|val|test}, naming every person")
+    bd.add_argument("--val-fraction", type=float, default=0.0, help="without --split-file: share of people in val")
+    bd.add_argument("--test-fraction", type=float, default=0.0, help="... and in test")
+    bd.add_argument("--seed", type=int, default=0, help="shuffles the people for the fractions")
+    bd.add_argument("--transcripts", default=None, help="TSV: video path<TAB>transcript (else .txt beside, else Whisper)")
+    bd.add_argument("--workers", type=int, default=1, help="clips processed in parallel (processes)")
+    bd.add_argument("--max-per-person", type=int, default=None,
+                    help="at most this many clips of one person (evenly spread over its file names)")
+    bd.add_argument("--redo", action="store_true", help="recompute every clip from its cached tracking")
+    bd.set_defaults(func=_cmd_build_dataset)
 
     tr = sub.add_parser("track", help="track the face in a video: stabilised per-frame meshes (mm) and its audio")
     tr.add_argument("video", help="mp4 / mov / webm / ... video of one talking face")
