@@ -103,6 +103,7 @@ def _model(args: argparse.Namespace):
 
 
 def _cmd_create_style(args: argparse.Namespace) -> None:
+    from .adapt import fit_summary
     from .pipeline import create_style
 
     bar, progress = _percent_bar("create-style")
@@ -110,9 +111,7 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
         style = create_style(args.from_tracked or args.video, args.name, model=_model(args), progress=progress,
                              description=args.description, overwrite=args.overwrite, transcript=args.transcript)
     fit = style.meta.fit
-    held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
-    print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
-          f"{fit.get('lip_labels', '')}")
+    print(f"style {style.name!r} saved: {fit_summary(fit)} ({fit['frames']} frames; {fit.get('lip_labels', '')})")
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:

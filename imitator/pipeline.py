@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, AdaptResult, adapt
+from .adapt import AdaptConfig, AdaptResult, adapt, fit_summary
 from .audio import AudioLimits, check_audio, load_audio
 from .checkpoint import load_model
 from .errors import ImitatorError, NoAudioStreamError
@@ -122,8 +122,13 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
 
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
-    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures."""
-    from .lips import label_reference
+    transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
+
+    Where a closure is labelled, the reference is made contact-true before fitting (imitator.contact): the
+    tracker's inner lips rarely meet even when the lips are shut, and a style fitted to that gap would never
+    close the mouth on m, b and p."""
+    from .contact import close_lips
+    from .lips import label_frames, label_reference
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
@@ -147,17 +152,20 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     def on_step(stage: str, step: int, steps: int, loss: float) -> None:
         report(0.5 + 0.5 * (offset[stage] + step) / total, f"{stage}: step {step}, loss {loss:.3f} mm²")
 
-    lip_weights, lip_note = None, "lip-contact term off"
+    lip_weights, lip_note, closed = None, "lip-contact term off", 0
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
         lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+        if lip_weights is not None:
+            contact = close_lips(vertices, tracked.template, label_frames(lip_weights))
+            vertices, closed = contact.vertices, len(contact.corrected)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
-    result.fit["lip_labels"] = lip_note
+    result.fit.update(lip_labels=lip_note, closures_made_contact_true=closed)
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = style_from_adaptation(model, result, name, description, source)
     if save:
         save_style(style, user_dir, overwrite=overwrite)
-    report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
+    report(1.0, f"style {name!r} ready: {fit_summary(result.fit)}")
     return style
 
 
