@@ -304,6 +304,9 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         feats = None
         if not encoder.trainable:
             feats = _cached_features(cache, info.id, lambda: resample_features(encoder.encode(seq.audio), T))
+            if len(feats) != T:  # a stale cache entry (the dataset was rebuilt with other frames): redo it
+                feats = _cached_features(None, info.id, lambda: resample_features(encoder.encode(seq.audio), T))
+                np.save(cache / f"{info.id}.npy", feats.numpy()) if cache else None
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
         examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),

@@ -1,18 +1,34 @@
 #!/usr/bin/env bash
-# Reproduces the bundled default model (imitator/weights/default) from nothing but this repository:
-#   synthetic corpus (about 2-3 min) -> training with Whisper tiny.en features (about 12-20 min on 2 CPU cores)
-#   -> checkpoint, training curve, presets. Usage: bash scripts/train_default_model.sh [WORKDIR]
+# Reproduces the bundled default model (imitator/weights/default) from this repository and ../shared/data/real:
+#   1. the synthetic corpus (about 3 min) and a model trained on it alone (the previous bundled recipe)
+#   2. a dataset of real tracked people from ../shared/data/real (build-dataset: tracking, transcripts,
+#      lip labels, contact-true targets; train people only are trained on, val/test people per the split file)
+#   3. fine-tuning (1) on synthetic + real at once; the generic style is the mean of the real people's styles
+#   -> checkpoint, training curve, presets.
+# Usage: bash scripts/train_default_model.sh [WORKDIR] [REAL_VIDEOS]   (REAL_VIDEOS default: ../shared/data/real)
+# Everything runs on 1 thread per process: on a busy 2-core machine 2 OpenMP threads were 40x slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 WORK=${1:-runs/default_model}
+REAL=${2:-../shared/data/real}
 PY=.venv/bin/python
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$WORK"
 [ -f "$WORK/corpus/index.json" ] || $PY -m imitator make-corpus --out "$WORK/corpus" --seed 0
-OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} $PY -m imitator train "$WORK/corpus" --out "$WORK/model" \
+[ -f "$WORK/synthetic/best/model.safetensors" ] || $PY -m imitator train "$WORK/corpus" --out "$WORK/synthetic" \
   --epochs 90 --batch-size 8 --lr 5e-4 --lip-weight 30 --lip-region lips --seed 0
+$PY -m imitator.data.grid "$REAL/train" "$REAL/eval" > "$WORK/grid_transcripts.tsv"
+$PY -m imitator build-dataset "$REAL/eval" "$REAL/train" --out "$WORK/real" \
+  --split-file imitator/data/splits/real_people.json --transcripts "$WORK/grid_transcripts.tsv" \
+  --max-per-person 150 --workers 2
+# RECIPE (chosen on the validation people, docs/model.md "Real people")
+$PY -m imitator train "$WORK/corpus" "$WORK/real" --out "$WORK/model" --init "$WORK/synthetic/best" \
+  --generic-from "$WORK/real" --mix 1,2 --identity-balance 0.5 --max-frames 120 --mirror 0.5 \
+  --epochs 20 --epoch-size 400 --batch-size 8 --lr 2e-4 --lip-weight 30 --lip-region lips --seed 0
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
-$PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (lip loss x30 on the lips)"
+$PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (synthetic + real people)"
 $PY scripts/make_presets.py --data "$WORK/corpus" --out styles
-echo "bundled model and presets written; evaluate with: $PY benchmarks/quality.py --data $WORK/corpus"
+echo "bundled model and presets written; evaluate with: $PY benchmarks/quality.py --data $WORK/corpus" \
+  "and $PY benchmarks/real_people.py --data $WORK/real --split test --model imitator/weights/default"
