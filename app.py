@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 from pathlib import Path
 
 import gradio as gr
 
-from imitator import export
+from imitator import animate, create_style, list_styles, render_video
+from imitator.audio import SAMPLE_RATE
 from imitator.errors import ImitatorError
-from imitator.pipeline import animate, create_style, default_model, render_video
-from imitator.render import RenderError
-from imitator.styles import list_styles
+from imitator.limits import Limits
+from imitator.outputs import OutputRetention, new_output_dir
+from imitator.pipeline import default_model, export_animation, picture_note
+from imitator.style_store import remove_stale_temporaries
 
 GENERIC = "generic (no style)"
 EXAMPLES = Path(__file__).parent / "examples"
@@ -45,16 +46,17 @@ def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
         raise gr.Error("Upload or record a short video of your face talking first (5 s or more, with sound).")
     if not (name or "").strip():
         raise gr.Error("Give your style a name.")
-    out = Path(tempfile.mkdtemp(prefix="imitator-style-"))
+    out = new_output_dir("style")  # old result folders are removed as new ones are made (imitator/outputs.py)
     try:
         style = create_style(video, name.strip(), progress=lambda f, m: progress(f, desc=m),
-                             preview=out / "tracking.png", overwrite=True)
+                             preview=out / "tracking.png")
     except (ImitatorError, FileNotFoundError) as e:
         _fail(e)
     fit = style.meta.fit
     held = f"; on held-out frames {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
     summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm "
-               f"on average{held} ({fit['frames']} frames).")
+               f"on average{held} ({fit['frames']} frames). {picture_note(style)}")
+    summary += "".join(f"\n\n**Warning:** {w}" for w in fit.get("warnings", []))  # two faces, face lost ...
     preview = str(out / "tracking.png") if (out / "tracking.png").is_file() else None
     return preview, summary, gr.update(choices=style_choices(), value=style.name)
 
@@ -69,20 +71,19 @@ def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Pr
         anim = animate(audio, style=None if style in (None, "", GENERIC) else style, compare_generic=side_by_side)
     except (ImitatorError, FileNotFoundError) as e:
         _fail(e)
-    out = Path(tempfile.mkdtemp(prefix="imitator-anim-"))
+    out = new_output_dir("anim")
     progress(0.5, desc="rendering")
     try:
         video = str(render_video(anim, out / "animation.mp4"))
-    except RenderError as e:  # no EGL/Mesa on this server: say what to install
+    except ImitatorError as e:  # e.g. RenderError: no EGL/Mesa on this server; the message says what to install
         _fail(e)
-    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / 16000:.2f} s of speech, " \
+    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / SAMPLE_RATE:.2f} s of speech, " \
            f"style '{anim.style}'."
     yield video, [video], info + " Preparing downloads..."
-    export.save_npz(out / "animation.npz", anim.vertices, anim.faces, anim.fps)
-    export.save_obj_zip(out / "animation_obj.zip", anim.vertices, anim.faces, anim.fps)
-    export.save_glb(out / "animation.glb", anim.vertices, anim.faces, anim.fps)
+    notes = export_animation(anim, npz=out / "animation.npz", obj_zip=out / "animation_obj.zip",
+                             glb=out / "animation.glb")  # textured OBJ/GLB; notes say if frames were left out
     files = [video, str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
-    yield video, files, info
+    yield video, files, " ".join([info, *notes])
 
 
 def build_app() -> gr.Blocks:
@@ -93,7 +94,10 @@ def build_app() -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech", elem_id="speech")
-                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style", elem_id="style")
+                    # allow_custom_value: an API client may name a style made after this page was built;
+                    # the handler checks it against the styles on disk (issue 15, item 7)
+                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style", elem_id="style",
+                                        allow_custom_value=True)
                     side = gr.Checkbox(label="Side by side with the generic model", value=False)
                     go = gr.Button("Animate", variant="primary", elem_id="animate")
                     example_audio = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
@@ -118,7 +122,9 @@ def build_app() -> gr.Blocks:
                 with gr.Column():
                     preview = gr.Image(label="Tracked face", type="filepath", elem_id="preview")
                     summary = gr.Markdown(elem_id="summary")
-            create.click(create_style_ui, [selfie, name], [preview, summary, style], api_name="create_style")
+            # its own queue: a long style fit never holds the workers that animate short requests
+            create.click(create_style_ui, [selfie, name], [preview, summary, style], api_name="create_style",
+                         concurrency_limit=1, concurrency_id="create_style")
         demo.load(lambda: gr.update(choices=style_choices()), None, style, api_name=False)
     return demo
 
@@ -131,8 +137,17 @@ def main() -> None:
     args = ap.parse_args()
     default_model()  # load once, before the first request, so a broken install fails at start
     demo = build_app()
+    launch(demo, args)
+
+
+def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
+    """Server-side limits (issue 15): upload size, queue length, Gradio cache age, stale style temporaries."""
+    limits, retention = Limits.from_env(), OutputRetention.from_env()
+    remove_stale_temporaries()
+    demo.delete_cache = retention.gradio_delete_cache()  # Gradio's copies of our outputs age out like them
     demo.queue(default_concurrency_limit=2, max_size=32)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft())
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft(),
+                max_file_size=f"{limits.max_upload_mb:g}mb")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 2. Real videos (../shared/data/videos): track, adapt on the first 60 % of the clip, predict the rest from
    its audio, compare with the tracked face: adapted vs generic.
 
-    .venv/bin/python benchmarks/adaptation.py --data CORPUS [--model CKPT] [--out docs/adaptation.md]
+    .venv/bin/python -m benchmarks.adaptation --data CORPUS [--model CKPT] [--out docs/adaptation.md]
 """
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import machine
+from benchmarks.common import machine
 from imitator.adapt import AdaptConfig, adapt
+from imitator.audio import SAMPLE_RATE
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
-from imitator.evaluate import evaluate_sequence, lip_sync, pearson, summarize
-from imitator.evaluation import closure_frames
-from imitator.inference import audio_features
+from imitator.errors import ImitatorError
+from imitator.inference import features, predict_vertices
+from imitator.metrics import evaluate_sequence, lip_sync, pearson, summarize
 from imitator.topology import MEDIAPIPE_468, lip_distance
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos"
@@ -42,15 +43,8 @@ def first_seconds(refs, seconds: float) -> list:
         if total >= seconds:
             break
         chosen.append(r)
-        total += len(r.audio) / 16000
+        total += len(r.audio) / SAMPLE_RATE
     return chosen
-
-
-def predict(model, audio, style_vec, template, basis=None) -> np.ndarray:
-    with torch.inference_mode():
-        vis = model.viseme_decoder(audio_features(model, audio))
-        tmpl = torch.as_tensor(np.asarray(template), dtype=torch.float32)
-        return model.decode_motion(vis, style_vec, tmpl, basis=basis)[0].numpy()
 
 
 _VISEMES: dict[tuple[int, str], torch.Tensor] = {}
@@ -61,7 +55,7 @@ def visemes_of(model, seq) -> torch.Tensor:
     key = (id(model), seq.info.id)
     if key not in _VISEMES:
         with torch.inference_mode():
-            _VISEMES[key] = model.viseme_decoder(audio_features(model, seq.audio))
+            _VISEMES[key] = model.visemes(features(model, seq.audio))
     return _VISEMES[key]
 
 
@@ -71,9 +65,9 @@ def score_rows(model, seqs, style_vec, basis=None) -> list[dict]:
     for s in seqs:
         with torch.inference_mode():
             tmpl = torch.as_tensor(s.template)
-            pred = model.decode_motion(visemes_of(model, s), style_vec, tmpl, basis=basis)[0].numpy()
+            pred = model.motion(visemes_of(model, s), style_vec, tmpl, basis=basis)[0].numpy()
         T = min(len(pred), len(s.vertices))
-        rows.append(evaluate_sequence(pred[:T], s.vertices[:T], s.template, MEDIAPIPE_468, closure_frames(s)))
+        rows.append(evaluate_sequence(pred[:T], s.vertices[:T], s.template, MEDIAPIPE_468, s.labelled_closures))
     return rows
 
 
@@ -95,7 +89,7 @@ def synthetic(model, data: Dataset, config: AdaptConfig) -> tuple[list[str], dic
         results.setdefault("generic", []).append(score(model, tests, None))
         for budget in (5.0, 10.0, 20.0):
             chosen = first_seconds(refs, budget)
-            total = sum(len(c.audio) for c in chosen) / 16000
+            total = sum(len(c.audio) for c in chosen) / SAMPLE_RATE
             methods = METHODS.items() if budget == 5.0 else [("stage 1 + 2 (ours)", ("both", True))]
             for name, (stages, lips) in methods:
                 t = time.perf_counter()
@@ -129,7 +123,7 @@ def real_videos(model, config: AdaptConfig) -> list[str]:
     for video in sorted(SHARED_VIDEOS.glob("*.mp4")):
         try:
             tr = track_video(video)
-        except ValueError as e:
+        except ImitatorError as e:
             lines.append(f"| {video.name} | skipped: {e} | | | | |")
             continue
         if not tr.has_audio or np.sqrt(np.mean(tr.audio ** 2)) < 1e-3:
@@ -137,12 +131,12 @@ def real_videos(model, config: AdaptConfig) -> list[str]:
             continue
         T = len(tr.vertices)
         cut = int(0.6 * T)
-        per_frame = 16000 / tr.fps
+        per_frame = SAMPLE_RATE / tr.fps
         fit_audio, rest_audio = tr.audio[: int(cut * per_frame)], tr.audio[int(cut * per_frame):]
         res = adapt(model, fit_audio, tr.vertices[:cut], tr.template, config)
         ref = tr.vertices[cut:]
-        generic = predict(model, rest_audio, None, tr.template)
-        adapted = predict(model, rest_audio, res.style[None], tr.template, res.basis)
+        generic = predict_vertices(model, rest_audio, None, tr.template)
+        adapted = predict_vertices(model, rest_audio, res.style[None], tr.template, res.basis)
         n = min(len(ref), len(generic))
         lips = MEDIAPIPE_468.lip_vertices
         ref_open = lip_distance(ref[:n])
@@ -166,7 +160,7 @@ def main() -> None:
     model = load_model(args.model)
     config = AdaptConfig(lip_weight=args.lip_weight)
     syn_lines, summary = synthetic(model, Dataset(args.data), config)
-    text = [f"Machine: {machine()}. Date: {datetime.date.today()}. Command: `python benchmarks/adaptation.py "
+    text = [f"Machine: {machine()}. Date: {datetime.date.today()}. Command: `python -m benchmarks.adaptation "
             f"--data {args.data}" + (f" --model {args.model}" if args.model else "")
             + (f" --lip-weight {args.lip_weight:g}" if args.lip_weight != AdaptConfig.lip_weight else "") + "`", "",
             "## Held-out synthetic identities", "",

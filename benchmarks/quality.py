@@ -2,7 +2,7 @@
 against the static template and a model trained without the lip loss; and real speech, where the mouth
 should open while someone speaks and rest in pauses.
 
-    .venv/bin/python benchmarks/quality.py --data CORPUS --model imitator/weights/default \
+    .venv/bin/python -m benchmarks.quality --data CORPUS --model imitator/weights/default \
         [--compare "no lip loss" runs/nolip/best ...] [--out docs/quality.md]
 
 Prints Markdown (and writes it to --out with a plot of real speech in docs/images/)."""
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imitator.audio import load_audio
+from imitator.audio import SAMPLE_RATE, load_audio
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
-from imitator.evaluate import pearson
-from imitator.evaluation import evaluate_model, markdown_table
+from imitator.evaluate import evaluate_model, markdown_table
 from imitator.inference import predict_vertices
+from imitator.metrics import pearson
 from imitator.topology import lip_distance
 
 SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
@@ -29,7 +29,7 @@ SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
 
 def speech_activity(audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
     """Frame log-energy (dB), a simple measure of how much someone is speaking at each motion frame."""
-    hop = 16000 / fps
+    hop = SAMPLE_RATE / fps
     energy = np.array([np.mean(np.square(audio[int(i * hop): int((i + 1) * hop)], dtype=np.float64)) + 1e-10
                        for i in range(n_frames)])
     return 10 * np.log10(energy)
@@ -99,7 +99,7 @@ def main() -> None:
         rows += [(label, g) for g in evaluate_model(load_model(ckpt), data, "test")]
     rows.sort(key=lambda r: (r[1].name != "static template", r[1].name))
     lines = [f"Machine: {platform.machine()}, {os.cpu_count()} cores. Date: {datetime.date.today()}. Command: "
-             f"`python benchmarks/quality.py --data {args.data} --model {args.model or 'imitator/weights/default'}"
+             f"`python -m benchmarks.quality --data {args.data} --model {args.model or 'imitator/weights/default'}"
              + "".join(f" --compare '{label}' {ckpt}" for label, ckpt in args.compare)
              + "".join(f" --ablation '{label}' {ckpt}" for label, ckpt in args.ablation) + "`", "",
              "## Synthetic corpus, test split", "",

@@ -1,6 +1,6 @@
 """Regenerates docs/benchmarks.md and its plots in one command (about 10 minutes on 2 CPU cores):
 
-    .venv/bin/python benchmarks/run_all.py --data CORPUS [--out docs/benchmarks.md]
+    .venv/bin/python -m benchmarks.run_all --data CORPUS [--out docs/benchmarks.md]
 
 CORPUS is the synthetic corpus (`imitator make-corpus --out CORPUS`, seed 0). The comparison models are
 checkpoints in benchmarks/checkpoints/ (trained on the same corpus; the commands are in their README):
@@ -19,13 +19,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from adaptation import first_seconds, real_videos, score_rows
-from common import machine
+from benchmarks.adaptation import first_seconds, real_videos, score_rows
+from benchmarks.common import machine
 from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
-from imitator.evaluate import evaluate_sequence, summarize
-from imitator.evaluation import closure_frames, predict_sequence
+from imitator.evaluate import predict_sequence
+from imitator.metrics import evaluate_sequence, summarize
 from imitator.topology import MEDIAPIPE_468
 
 HERE = Path(__file__).resolve().parent
@@ -55,10 +55,10 @@ def evaluate_method(model, heldout, how: str, n_refs: int | None = None, seconds
     for refs, tests in heldout.values():
         if how == "static":
             rows += [evaluate_sequence(np.broadcast_to(s.template, s.vertices.shape), s.vertices, s.template,
-                                       MEDIAPIPE_468, closure_frames(s)) for s in tests]
+                                       MEDIAPIPE_468, s.labelled_closures) for s in tests]
         elif how == "generic":  # through model(): the FaceFormer-style decoder needs the style at its input
             rows += [evaluate_sequence(predict_sequence(model, s, None), s.vertices, s.template, MEDIAPIPE_468,
-                                       closure_frames(s)) for s in tests]
+                                       s.labelled_closures) for s in tests]
         else:
             chosen = refs[:n_refs] if n_refs else first_seconds(refs, seconds)
             res = adapt(model, [c.audio for c in chosen], [c.vertices for c in chosen], chosen[0].template,
@@ -181,9 +181,9 @@ def with_app_running(fn):
 
 MEMORY_PROBE = """
 import resource, numpy as np
-from imitator.pipeline import animate, default_model
-model = default_model()
-t = np.arange(16000 * 300) / 16000
+from imitator import SAMPLE_RATE, animate, load_model
+model = load_model()
+t = np.arange(SAMPLE_RATE * 300) / SAMPLE_RATE
 speech = (0.3 * np.sin(2 * np.pi * 140 * t) * (np.sin(2 * np.pi * 4 * t) > 0)).astype(np.float32)
 anim = animate(speech, model=model)
 print(anim.vertices.shape[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
@@ -202,7 +202,7 @@ def main() -> None:
     heldout = split_heldout(data)
     ours, faceformer, nolip = load_model(), load_model(CHECKPOINTS / "faceformer"), load_model(CHECKPOINTS / "nolip")
     head = f"Machine: {machine()}. Date: {datetime.date.today()}."
-    cmd = f"`python benchmarks/run_all.py --data {args.data}`"
+    cmd = f"`python -m benchmarks.run_all --data {args.data}`"
 
     rows = [("static template", evaluate_method(ours, heldout, "static")),
             ("FaceFormer-style baseline (generic style)", evaluate_method(faceformer, heldout, "generic")),
@@ -216,10 +216,10 @@ def main() -> None:
     scaling = [(n, 0.0, evaluate_method(ours, heldout, "both", n_refs=n)) for n in (1, 2, 4)]
     scaling_plot(scaling, images / "benchmarks_scaling.png")
     real = real_videos(ours, AdaptConfig())
-    speed_model = run_script(["benchmarks/speed_model.py", "--repeats", "2", "--lengths", "5,60,300"])
-    speed_tracking = run_script(["benchmarks/speed_tracking.py"], raw=True)
-    speed_app = with_app_running(lambda url: run_script(["benchmarks/speed_app.py", "--repeats", "2", "--url", url]))
-    speed_render = run_script(["benchmarks/speed_render.py", "--repeats", "2"])
+    speed_model = run_script(["-m", "benchmarks.speed_model", "--repeats", "2", "--lengths", "5,60,300"])
+    speed_tracking = run_script(["-m", "benchmarks.speed_tracking"], raw=True)
+    speed_app = with_app_running(lambda url: run_script(["-m", "benchmarks.speed_app", "--repeats", "2", "--url", url]))
+    speed_render = run_script(["-m", "benchmarks.speed_render", "--repeats", "2"])
     frames, peak_mb = subprocess.run([sys.executable, "-c", MEMORY_PROBE], capture_output=True, text=True,
                                      cwd=HERE.parent, check=True).stdout.split()[-2:]
 
@@ -239,12 +239,12 @@ def main() -> None:
             "Track, adapt on the first 60 % of the clip, predict the remaining 40 % from its audio; reference: "
             "the tracked face.", "", *real, "",
             "## 4. Speed and memory on this machine", "",
-            "`python benchmarks/speed_model.py --repeats 2 --lengths 5,60,300` (animate: encoder + decoder):", "",
-            speed_model, "", "`python benchmarks/speed_app.py --repeats 2 --url URL` (the app running on this machine):", "", speed_app, "",
-            "`python benchmarks/speed_render.py --repeats 2`:", "", speed_render, "",
+            "`python -m benchmarks.speed_model --repeats 2 --lengths 5,60,300` (animate: encoder + decoder):", "",
+            speed_model, "", "`python -m benchmarks.speed_app --repeats 2 --url URL` (the app running on this machine):", "", speed_app, "",
+            "`python -m benchmarks.speed_render --repeats 2`:", "", speed_render, "",
             f"Memory: animating 300 s of audio ({frames} frames) in a fresh process peaks at {float(peak_mb):.0f} MB "
             "resident (ru_maxrss, including the Whisper encoder and all libraries).", "",
-            "`python benchmarks/speed_tracking.py` (tracking speed, rigid jitter in mm, closures; see tracking.md):",
+            "`python -m benchmarks.speed_tracking` (tracking speed, rigid jitter in mm, closures; see tracking.md):",
             "", speed_tracking]
     out.write_text("\n".join(text) + "\n")
     print("\n".join(text))

@@ -4,7 +4,7 @@
   same through the running app's API (time from submitting to the mp4 being ready), when --url is given;
 - create-style on a 5 s, 30 fps video, tracking included.
 
-    .venv/bin/python benchmarks/speed_app.py [--url http://127.0.0.1:7860/] [--repeats 3]
+    .venv/bin/python -m benchmarks.speed_app [--url http://127.0.0.1:7860/] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import best_of, machine
-from imitator.audio import load_audio
-from imitator.pipeline import animate, create_style, default_model, render_video
+from benchmarks.common import best_of, machine
+from imitator import animate, create_style, load_model, render_video
+from imitator.audio import SAMPLE_RATE, load_audio
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bob_bought_a_map.flac"
@@ -26,7 +26,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bob_bought_a_map.f
 def five_seconds_of_speech() -> np.ndarray:
     src = SHARED / "audio" / "jfk.flac"
     audio = load_audio(src if src.is_file() else EXAMPLE)
-    return np.resize(audio, 5 * 16000).astype(np.float32)
+    return np.resize(audio, 5 * SAMPLE_RATE).astype(np.float32)
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a running app to time through its API")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    model = default_model()
+    model = load_model()
     speech = five_seconds_of_speech()
     tmp = Path(tempfile.mkdtemp())
     rows = []
@@ -57,7 +57,7 @@ def main() -> None:
         import soundfile as sf
         from gradio_client import Client, handle_file
 
-        sf.write(tmp / "speech.wav", speech, 16000)
+        sf.write(tmp / "speech.wav", speech, SAMPLE_RATE)
         client = Client(args.url, verbose=False)
 
         def through_api() -> None:

@@ -1,6 +1,6 @@
 """Speed of the model core on this machine: encoder and decoder time for 10 s, 60 s and 300 s of audio.
 
-    .venv/bin/python benchmarks/speed_model.py [--encoder whisper-tiny.en] [--repeats 3]
+    .venv/bin/python -m benchmarks.speed_model [--encoder whisper-tiny.en] [--repeats 3]
 
 Uses the bundled model when there is one, else a freshly initialised model of the default size (the
 decoder's speed does not depend on the weights). Prints a Markdown table."""
@@ -12,8 +12,10 @@ import os
 import numpy as np
 import torch
 
-from common import best_of, machine
-from imitator.encoders import build_encoder, features_at_fps
+from benchmarks.common import best_of, machine
+from imitator.audio import SAMPLE_RATE
+from imitator.encoders import build_encoder
+from imitator.inference import features
 
 
 def speech(seconds: float) -> np.ndarray:
@@ -24,9 +26,9 @@ def speech(seconds: float) -> np.ndarray:
 
         base = load_audio(path)
     else:
-        t = np.arange(16000 * 5) / 16000
+        t = np.arange(SAMPLE_RATE * 5) / SAMPLE_RATE
         base = (0.3 * np.sin(2 * np.pi * 140 * t) * (np.sin(2 * np.pi * 4 * t) > 0)).astype(np.float32)
-    return np.tile(base, int(np.ceil(seconds * 16000 / len(base))))[: int(seconds * 16000)]
+    return np.tile(base, int(np.ceil(seconds * SAMPLE_RATE / len(base))))[: int(seconds * SAMPLE_RATE)]
 
 
 def model_for(encoder_name: str):
@@ -49,15 +51,14 @@ def main() -> None:
     args = ap.parse_args()
 
     model, which = model_for(args.encoder)
-    encoder = build_encoder(args.encoder)
-    encoder.encode(speech(5))  # warm-up (first call allocates)
+    features(model, speech(5))  # warm-up (first call allocates)
     print(f"machine: {machine()}; model: {which}, d={model.cfg.d_model}, V={model.cfg.n_vertices}\n")
     print("| audio | frames | encoder (s) | encoder s per audio min | decoder (s) | decoder frames/s | total (s) |")
     print("|---|---|---|---|---|---|---|")
     for seconds in (float(s) for s in args.lengths.split(",")):
         audio = speech(seconds)
-        enc_t = best_of(lambda: features_at_fps(encoder, audio, model.cfg.fps), args.repeats)
-        feats = features_at_fps(encoder, audio, model.cfg.fps)[None]
+        enc_t = best_of(lambda: features(model, audio), args.repeats)
+        feats = features(model, audio)
         with torch.inference_mode():
             dec_t = best_of(lambda: model(feats, style=None), args.repeats)
         T = feats.shape[1]

@@ -1,6 +1,6 @@
 """Speed of rendering, mp4 writing and export on this machine, for 5 s of animation (150 frames at 30 fps).
 
-    .venv/bin/python benchmarks/speed_render.py [--seconds 5] [--repeats 3] [--images docs/images]
+    .venv/bin/python -m benchmarks.speed_render [--seconds 5] [--repeats 3] [--images docs/images]
 
 The animation is the procedural viseme rig on a shipped face (a generic and a livelier "personal" style),
 so nothing needs a trained model. Prints a Markdown table. With --images it also saves the pictures used in
@@ -14,13 +14,15 @@ import time
 
 import numpy as np
 
-from common import best_of, cpu_name
+from benchmarks.common import best_of, cpu_name
+from imitator.audio import SAMPLE_RATE
 from imitator.data.faces import load_faces
 from imitator.data.rig import VisemeRig
-from imitator.data.style import SpeakingStyle
-from imitator.data.visemes import Articulation
+from imitator.data.speaker import SpeakerTraits
+from imitator.data.articulation import Articulation
 from imitator.export import save_glb, save_npz, save_obj_zip
 from imitator.render import RenderOptions, Renderer
+from imitator.texture import neutral_texture
 from imitator.topology import MEDIAPIPE_468
 from imitator.video import VideoOptions, write_mp4
 
@@ -36,8 +38,8 @@ def demo_sequences(seconds: float) -> tuple[np.ndarray, np.ndarray]:
                        spread=0.4 * np.clip(-np.sin(2 * np.pi * 0.7 * t), 0, None),
                        labiodental=zero, closure=zero, closure_frames=np.zeros(0, int), closure_intervals=[])
     rig = VisemeRig(load_faces()["retalking_2"])
-    generic = rig.animate(art, SpeakingStyle(jitter=0.0))
-    personal = rig.animate(art, SpeakingStyle(jaw=1.5, lips=1.4, smile=0.4, asymmetry=0.2, jitter=0.0))
+    generic = rig.animate(art, SpeakerTraits(jitter=0.0))
+    personal = rig.animate(art, SpeakerTraits(jaw=1.5, lips=1.4, smile=0.4, asymmetry=0.2, jitter=0.0))
     return generic, personal
 
 
@@ -65,13 +67,14 @@ def main() -> None:
 
     generic, personal = demo_sequences(args.seconds)
     n = len(personal)
-    audio = (0.1 * np.sin(2 * np.pi * 150 * np.arange(int(args.seconds * 16000)) / 16000)).astype(np.float32)
+    t = np.arange(int(args.seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = (0.1 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)
     rows = []
 
     start = time.perf_counter()
     renderer = Renderer()
     rows.append(("renderer start (GL context, shaders)", "", f"{time.perf_counter() - start:.2f} s"))
-    renderer.render(personal[0])  # first draw compiles the shaders' machine code
+    renderer.render(personal[0])  # first draw compiles the shaders' machine code (and paints the neutral texture)
     gl = renderer.gl_renderer
     frames = renderer.render_frames(personal)
     for label, fn, count in [
@@ -99,6 +102,11 @@ def main() -> None:
         for label, fn, ext in [("export NPZ", save_npz, ".npz"), ("export OBJ zip", save_obj_zip, ".zip"),
                                ("export GLB (morph targets)", save_glb, ".glb")]:
             s = best_of(lambda: fn(out + ext, personal, MEDIAPIPE_468.faces, FPS), args.repeats)
+            rows.append((label, f"{os.path.getsize(out + ext) / 1e6:.2f} MB", f"{s:.2f} s"))
+        face = neutral_texture()
+        for label, fn, ext in [("export OBJ zip, textured avatar", save_obj_zip, "_t.zip"),
+                               ("export GLB, textured avatar", save_glb, "_t.glb")]:
+            s = best_of(lambda: fn(out + ext, personal, MEDIAPIPE_468.faces, FPS, texture=face), args.repeats)
             rows.append((label, f"{os.path.getsize(out + ext) / 1e6:.2f} MB", f"{s:.2f} s"))
 
     print(f"\nMachine: {cpu_name()}, {os.cpu_count()} cores, OpenGL renderer: {gl}; "

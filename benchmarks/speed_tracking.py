@@ -1,7 +1,7 @@
 """Tracking speed, stabilisation jitter and the effect of smoothing on lip closures, on the shared real videos.
 
-    python benchmarks/speed_tracking.py [--videos ../shared/data/videos] [--max-faces 2]
-    python benchmarks/speed_tracking.py --lip-plot Trump_10s --out docs/images/lip_distance_Trump_10s.png
+    python -m benchmarks.speed_tracking [--videos ../shared/data/videos] [--max-faces 2]
+    python -m benchmarks.speed_tracking --lip-plot Trump_10s --out docs/images/lip_distance_Trump_10s.png
 
 Speed: wall time of track_video (decode, detect, post-process, audio) after one warm-up run, so the one-time
 import of mediapipe (about 2 s) is not counted. "720p 5 s" re-encodes the first 150 frames (5 s at 30 fps) of
@@ -30,7 +30,8 @@ def jitter(vertices: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(np.diff(vertices[:, MEDIAPIPE_468.rigid], axis=0) ** 2, -1))))
 
 
-def closure_frames(d: np.ndarray) -> np.ndarray:
+def lip_minima(d: np.ndarray) -> np.ndarray:
+    """Frames where the lip distance is a local minimum (+-2 frames) under 2 mm: the visible closures."""
     return np.array([i for i in range(2, len(d) - 2) if d[i] == d[i - 2:i + 3].min() and d[i] < 2.0], int)
 
 
@@ -62,7 +63,7 @@ def lip_plot(path: Path, out: Path, config: TrackConfig) -> None:
     r = track_video(path, config=config)
     t = np.arange(len(r.vertices)) / r.fps
     d_raw = lip_distance(raw.vertices)
-    c = closure_frames(d_raw)
+    c = lip_minima(d_raw)
     fig, ax = plt.subplots(figsize=(12, 4))
     ax.plot(t, d_raw, color="0.6", linewidth=1, label="unsmoothed")
     ax.plot(t, lip_distance(smooth(raw.vertices, 1.0, 1e9, 0.0)), color="tab:orange", linewidth=1,
@@ -109,7 +110,7 @@ def main() -> None:
         seconds = time.perf_counter() - t0
         raw = track_video(path, config=raw_config)
         d_raw, d = lip_distance(raw.vertices), lip_distance(r.vertices)
-        c = closure_frames(d_raw)
+        c = lip_minima(d_raw)
         gauss = lip_distance(smooth(raw.vertices, 1.0, 1e9, 0.0))  # keep_mm huge = a plain Gaussian
         lift = (d[c] - d_raw[c]) if len(c) else np.zeros(1)
         gauss_lift = (gauss[c] - d_raw[c]) if len(c) else np.zeros(1)

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .evaluate import closure_rate
-from .inference import audio_features
+from .errors import ConfigError, UnsupportedModelError, UsageError
+from .inference import features
+from .metrics import closure_rate
 from .losses import lip_contact_loss, reconstruction_loss, velocity_loss
 from .model import Imitator
 from .topology import get_topology, lip_distance
@@ -71,21 +72,24 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     Several reference sequences of one person: pass lists (audio_i, vertices_i); each keeps its own last
     `holdout` share of frames for early stopping. `lip_weights`: (T,) lip-contact weights per sequence
     (from `imitator.lips`), or None where a sequence has no labels."""
+    if model.style_in_visemes:  # the cheap loop below re-runs only the motion decoder
+        raise UnsupportedModelError("this model puts the style into its viseme decoder (FaceFormer-style); "
+                                    "style adaptation needs an Imitator model, whose visemes do not depend on it")
     torch.manual_seed(config.seed)
     model.eval()
     device = model.template.device
     audios = audio if isinstance(audio, list) else [audio]
     targets = vertices if isinstance(vertices, list) else [vertices]
     if len(audios) != len(targets) or not audios:
-        raise ValueError("adapt needs one audio per vertex sequence")
+        raise UsageError("adapt needs one audio per vertex sequence")
     if config.lip_region not in ("lips", "face"):
-        raise ValueError(f"unknown lip region {config.lip_region!r}: use lips or face")
+        raise ConfigError(f"unknown lip region {config.lip_region!r}: use lips or face")
     weights = lip_weights if isinstance(lip_weights, list) else [lip_weights] * len(targets)
     if len(weights) != len(targets):
-        raise ValueError("adapt needs one lip-weight curve (or None) per vertex sequence")
+        raise UsageError("adapt needs one lip-weight curve (or None) per vertex sequence")
     for w, v in zip(weights, targets):
         if w is not None and len(w) != len(v):
-            raise ValueError(f"lip weights cover {len(w)} frames but the sequence has {len(v)}")
+            raise UsageError(f"lip weights cover {len(w)} frames but the sequence has {len(v)}")
     lip_vertices = get_topology(model.cfg.topology).lip_vertices.tolist() \
         if config.lip_region == "lips" and any(w is not None for w in weights) else None
     tmpl = torch.as_tensor(np.asarray(template if template is not None else np.concatenate(targets).mean(0)),
@@ -93,12 +97,12 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting, lip weights (1, T) or None)
     with torch.no_grad():
         for a, v, w in zip(audios, targets, weights):
-            feats = audio_features(model, a)
+            feats = features(model, a)
             T = min(feats.shape[1], len(v))  # a tracked video and its audio may differ by a frame
             target = torch.as_tensor(np.asarray(v[:T]), dtype=torch.float32, device=device)[None]
             n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
             lip = None if w is None else torch.as_tensor(np.asarray(w[:T]), dtype=torch.float32, device=device)[None]
-            refs.append((model.viseme_decoder(feats[:, :T]), target, n_fit, lip))
+            refs.append((model.visemes(feats[:, :T]), target, n_fit, lip))
 
     def lip_term(pred, target, lip, frames: slice):
         if lip is None or not config.lip_weight:
@@ -109,7 +113,7 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
         fit, held = 0.0, 0.0
         for visemes, target, n, lip in refs:
-            pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)
+            pred = model.motion(visemes, style[None], tmpl, basis=basis)
             fitted, rest = slice(None, n), slice(n, None)
             f = reconstruction_loss(pred[:, fitted], target[:, fitted]) + lip_term(pred, target, lip, fitted) + \
                 config.velocity_weight * velocity_loss(pred[:, fitted], target[:, fitted])
@@ -162,12 +166,12 @@ def _fit_report(model: Imitator, refs: list, style: torch.Tensor, basis: nn.Line
     lip_vertices = topology.lip_vertices.tolist() if model.cfg.n_vertices == topology.n_vertices else slice(None)
     fit_err, held_err, held_sync, generic_sync, kept, closures = [], [], [], [], 0.0, 0
     for visemes, target, n, lip in refs:
-        pred = model.decode_motion(visemes, style[None], tmpl, basis=basis)[0]
+        pred = model.motion(visemes, style[None], tmpl, basis=basis)[0]
         err = (pred - target[0]).norm(dim=-1)
         fit_err.append(err[:n])
         held_err.append(err[n:])
         if n < target.shape[1]:
-            generic = model.decode_motion(visemes[:, n:], None, tmpl)[0]
+            generic = model.motion(visemes[:, n:], None, tmpl)[0]
             held_sync.append(err[n:, lip_vertices].max(dim=1).values)
             generic_sync.append((generic - target[0, n:]).norm(dim=-1)[:, lip_vertices].max(dim=1).values)
         if lip is not None:
@@ -212,7 +216,7 @@ def _initial_style(model: Imitator, how: str, losses, generic_basis: nn.Linear) 
     if how == "mean":
         return md.mean_style()[0].detach()
     if how != "nearest":
-        raise ValueError(f"unknown style initialisation {how!r}: use 'nearest' or 'mean'")
+        raise ConfigError(f"unknown style initialisation {how!r}: use 'nearest' or 'mean'")
     with torch.no_grad():
         candidates = [md.style_vector(i)[0] for i in range(model.cfg.n_styles)] + [md.mean_style()[0]]
         scores = [float(losses(s, generic_basis)[0]) for s in candidates]

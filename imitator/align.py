@@ -16,17 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import ImitatorError
+from .audio import SAMPLE_RATE
+from .errors import AlignmentError
 
-SAMPLE_RATE = 16000
 BILABIALS = frozenset({"M", "B", "P"})
 SILENCE = "SIL"
 
 Phones = list[tuple[str, float, float]]  # (ARPAbet phone without stress, start s, end s)
-
-
-class AlignmentError(ImitatorError):
-    """The transcript could not be aligned to the audio."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +99,32 @@ def _phone(name: str) -> str:
     return SILENCE if name.startswith("+") or name.upper() in ("SIL", "<SIL>") else name.upper()
 
 
+# Whisper tiny.en's mean token log-probability on speech: English clips of the shared test audio scored
+# -0.16 to -0.33, a German one -0.96 (tests/test_limits.py). Below this, the speech is probably not English.
+NON_ENGLISH_LOGPROB = -0.6
+
+
 def transcribe(audio: np.ndarray) -> str:
     """English transcript of 16 kHz mono `audio` with Whisper tiny.en (CPU, int8)."""
-    segments, _ = _whisper().transcribe(audio.astype(np.float32), language="en", beam_size=5)
-    return " ".join(s.text.strip() for s in segments).strip()
+    return transcribe_scored(audio)[0]
+
+
+def transcribe_scored(audio: np.ndarray) -> tuple[str, float | None]:
+    """(transcript, Whisper's mean token log-probability weighted by segment length; None without speech)."""
+    segments = list(_whisper().transcribe(audio.astype(np.float32), language="en", beam_size=5)[0])
+    text = " ".join(s.text.strip() for s in segments).strip()
+    if not segments:
+        return text, None
+    lengths = [max(s.end - s.start, 1e-3) for s in segments]
+    return text, float(np.average([s.avg_logprob for s in segments], weights=lengths))
+
+
+def language_warning(score: float | None) -> str | None:
+    """A warning for people when the speech is probably not English (the encoder and labels assume it is)."""
+    if score is None or score >= NON_ENGLISH_LOGPROB:
+        return None
+    return ("the speech does not sound like English to the English-only recogniser (confidence "
+            f"{score:.2f} < {NON_ENGLISH_LOGPROB}); lip closures may be mislabelled and the style less faithful")
 
 
 @lru_cache(maxsize=1)

@@ -31,8 +31,12 @@ def save_model(model: Imitator, folder: str | os.PathLike, extra: dict | None = 
     return folder
 
 
-def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> Imitator:
-    """Load a checkpoint folder (default: the bundled model). Needs nothing but the folder."""
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "auto") -> Imitator:
+    """Load a checkpoint folder. Needs nothing but the folder; nothing is unpickled.
+
+    path: a checkpoint folder (or a file in it); None: $IMITATOR_MODEL if set, else the bundled model.
+    device: "auto" (the GPU if there is one, else the CPU), or any torch device."""
+    path = path if path is not None else os.environ.get("IMITATOR_MODEL") or None
     folder = Path(path) if path is not None else DEFAULT_MODEL_DIR
     if folder.is_file():
         folder = folder.parent
@@ -40,15 +44,16 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         raise FileNotFoundError(f"{folder} is not an imitator checkpoint (needs {WEIGHTS} and {CONFIG})")
     meta = json.loads((folder / CONFIG).read_text())
     cfg = ModelConfig.from_dict(meta["model"])
-    model = Imitator(cfg)
     state = load_file(folder / WEIGHTS)
+    encoder = None
     if any(k.startswith("audio_encoder.") for k in state):
         from .encoders import build_encoder
 
-        model.audio_encoder = build_encoder(cfg.encoder)
+        encoder = build_encoder(cfg.encoder)
+    model = Imitator(cfg, model_id=model_hash(folder), meta=meta, audio_encoder=encoder)
     model.load_state_dict(state)
-    model.model_id = model_hash(folder)
-    model.checkpoint_meta = meta
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval()
 
 

@@ -1,4 +1,7 @@
-"""The `imitator` command line. Thin: each command parses arguments and calls the Python API."""
+"""The `imitator` command line. Thin: each command parses arguments and calls the Python API.
+
+A user's mistake (an ImitatorError, or a missing input file) is one line on stderr and exit status 2;
+anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +55,7 @@ def _cmd_label_lips(args: argparse.Namespace) -> None:
 
 
 def _cmd_track(args: argparse.Namespace) -> None:
+    from .audio import SAMPLE_RATE
     from .tracking import save_preview, track_video
 
     bar, progress = _percent_bar("track")
@@ -61,7 +65,7 @@ def _cmd_track(args: argparse.Namespace) -> None:
     if args.preview:
         save_preview(result, args.preview)
     print(f"{args.out}: {len(result.vertices)} frames at {result.fps:g} fps, "
-          f"{int(result.valid.sum())} valid, audio {len(result.audio) / 16000:.2f} s")
+          f"{int(result.valid.sum())} valid, audio {len(result.audio) / SAMPLE_RATE:.2f} s")
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -104,7 +108,7 @@ def _model(args: argparse.Namespace):
 
 def _cmd_create_style(args: argparse.Namespace) -> None:
     from .adapt import fit_summary
-    from .pipeline import create_style
+    from .pipeline import create_style, picture_note
 
     bar, progress = _percent_bar("create-style")
     with bar:
@@ -112,10 +116,13 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
                              description=args.description, overwrite=args.overwrite, transcript=args.transcript)
     fit = style.meta.fit
     print(f"style {style.name!r} saved: {fit_summary(fit)} ({fit['frames']} frames; {fit.get('lip_labels', '')})")
+    print(picture_note(style))
+    for warning in fit.get("warnings", []):  # two faces, face lost, truncated file ...
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
-    from .styles import list_styles, user_style_dir
+    from .style_store import list_styles, user_style_dir
 
     entries = list_styles()
     if not entries:
@@ -126,32 +133,29 @@ def _cmd_styles(args: argparse.Namespace) -> None:
 
 
 def _cmd_delete_style(args: argparse.Namespace) -> None:
-    from .styles import delete_style
+    from .style_store import delete_style
 
     delete_style(args.name)
     print(f"deleted style {args.name!r}")
 
 
 def _cmd_animate(args: argparse.Namespace) -> None:
+    from .errors import UsageError
     from .pipeline import animate
 
     if not (args.npz or args.out or args.glb or args.obj_zip):
-        raise ValueError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
+        raise UsageError("say where to write the animation: --out video.mp4, --npz, --glb or --obj-zip")
     anim = animate(args.audio, style=args.style, model=_model(args), compare_generic=args.side_by_side)
-    from . import export
+    from .pipeline import export_animation, render_video
 
-    if args.npz:
-        export.save_npz(args.npz, anim.vertices, anim.faces, anim.fps)
-    if args.obj_zip:
-        export.save_obj_zip(args.obj_zip, anim.vertices, anim.faces, anim.fps)
-    if args.glb:
-        export.save_glb(args.glb, anim.vertices, anim.faces, anim.fps)
+    # Blinks: in the video unless --no-blinks; in the exported meshes only with --blinks.
+    notes = export_animation(anim, npz=args.npz, glb=args.glb, obj_zip=args.obj_zip, blinks=bool(args.blinks))
     if args.out:
-        from .pipeline import render_video
-
-        render_video(anim, args.out)
+        render_video(anim, args.out, blinks=args.blinks is not False)
     print(f"{len(anim.vertices)} frames at {anim.fps:g} fps in style {anim.style!r}: "
           + ", ".join(p for p in (args.out, args.npz, args.glb, args.obj_zip) if p))
+    for note in notes:
+        print(f"note: {note}")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -159,7 +163,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     from .checkpoint import load_model
     from .data.dataset import Dataset
-    from .evaluation import evaluate_model, markdown_table
+    from .errors import UsageError
+    from .evaluate import evaluate_model, markdown_table
 
     data = Dataset(args.data)
     rows = []
@@ -170,7 +175,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         style = "auto" if args.style == "auto" else (None if args.style == "generic" else args.style)
         rows += [(args.checkpoint, g) for g in evaluate_model(model, data, args.split, style)]
     if not rows:
-        raise ValueError("nothing to evaluate: give --checkpoint and/or --static")
+        raise UsageError("nothing to evaluate: give --checkpoint and/or --static")
     print(markdown_table(rows))
     if args.json:
         with open(args.json, "w") as f:
@@ -243,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--preview", default=None, help="also write a PNG: the mesh over a frame, the lip distance")
     tr.set_defaults(func=_cmd_track)
 
-    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound")
+    cs = sub.add_parser("create-style", help="learn a speaking style from a short talking-head video with sound; "
+                        "the style keeps a picture of the face (deleted with the style)")
     cs.add_argument("video", nargs="?", help="video of one person talking (about 5 s or more, with audio)")
     cs.add_argument("--from-tracked", default=None, help="a .npz from `imitator track` instead of a video")
     cs.add_argument("--name", required=True, help="name of the new style")
@@ -266,9 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--style", default=None, help="style name (see `imitator styles`); default: generic")
     an.add_argument("--out", default=None, help="mp4 video to write (rendered face with the speech)")
     an.add_argument("--npz", default=None, help="NPZ to write: vertices (T, V, 3) mm, faces, fps")
-    an.add_argument("--glb", default=None, help="GLB to write (animation as morph targets)")
-    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame")
+    an.add_argument("--glb", default=None, help="GLB to write: the textured face, every frame as a morph target")
+    an.add_argument("--obj-zip", default=None, help="zip of one OBJ per frame, with the face texture (MTL + PNG)")
     an.add_argument("--side-by-side", action="store_true", help="video: generic | styled side by side")
+    an.add_argument("--blinks", action=argparse.BooleanOptionalAction, default=None,
+                    help="eye blinks: by default in the video and not in exported meshes; --blinks adds them to "
+                         "the exports too, --no-blinks leaves them out of the video too")
     an.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     an.set_defaults(func=_cmd_animate)
 
@@ -284,13 +293,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+USER_ERROR = 2  # the exit status of a user's mistake, as argparse uses for bad arguments
+
+
 def main(argv: list[str] | None = None) -> None:
+    from .errors import ImitatorError
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError) as e:  # user errors: one clear line, no traceback
+    except (ImitatorError, FileNotFoundError) as e:  # user errors: one clear line, no traceback
         print(f"imitator {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(USER_ERROR)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import functools
 import os
 from typing import Protocol
 
@@ -19,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from .audio import SAMPLE_RATE
-from .errors import EncoderUnavailableError
+from .errors import ConfigError, EncoderUnavailableError
+from .lazy import cached_once
 
 DEFAULT_ENCODER = "whisper-tiny.en"
 
@@ -45,9 +45,12 @@ def resample_features(features: torch.Tensor, n_frames: int) -> torch.Tensor:
     return x[0] if squeeze else x
 
 
-def features_at_fps(encoder: AudioEncoder, audio: np.ndarray, fps: float) -> torch.Tensor:
-    """Encoder features of `audio`, one row per motion frame: (round(seconds * fps), dim)."""
-    return resample_features(encoder.encode(audio), n_motion_frames(len(audio), fps))
+def features_at_fps(encoder: AudioEncoder, audio: np.ndarray, fps: float, n_frames: int | None = None) -> torch.Tensor:
+    """Encoder features of `audio`, one row per motion frame: (n_frames, dim). The one frame-count rule:
+    n_frames if the caller has frames to match (a dataset sequence, a tracked video), else
+    round(seconds * fps)."""
+    n = n_motion_frames(len(audio), fps) if n_frames is None else n_frames
+    return resample_features(encoder.encode(audio), n)
 
 
 # --- mel -----------------------------------------------------------------------------------------------
@@ -154,13 +157,13 @@ class HFEncoder(torch.nn.Module):
             return self(x.to(next(self.parameters()).device))[0].cpu()
 
 
-@functools.lru_cache(maxsize=4)
+@cached_once
 def _frozen_encoder(name: str) -> AudioEncoder:
     if name == "mel":
         return MelEncoder()
     if name == "whisper-tiny.en":
         return WhisperTinyEncoder()
-    raise ValueError(f"unknown audio encoder {name!r}: use whisper-tiny.en, mel or hf:<model id or path>")
+    raise ConfigError(f"unknown audio encoder {name!r}: use whisper-tiny.en, mel or hf:<model id or path>")
 
 
 def build_encoder(name: str = DEFAULT_ENCODER) -> AudioEncoder:

@@ -1,5 +1,6 @@
-"""Errors a user can cause and fix. Each says what was wrong and what to do; the CLI and the app show the
-message as it is (no traceback). They subclass ValueError so callers that only know ValueError still work."""
+"""Every error a user can cause and fix, in one place. Each says what was wrong and what to do; the CLI and
+the app show the message as it is (no traceback), while any other exception is a bug and keeps its traceback.
+They subclass ValueError so callers that only know ValueError still work."""
 
 
 class ImitatorError(ValueError):
@@ -55,3 +56,103 @@ class NoFaceError(VideoError):
 
 class FaceLostError(VideoError):
     """A face was found, but in too few frames to use."""
+
+
+class VideoTooLongError(VideoError):
+    pass
+
+
+class FrameTooLargeError(VideoError):
+    """Video frames larger than the configured pixel limit (decoding them would hold too much memory)."""
+
+
+# --- limits on what one request may cost (imitator/limits.py) ------------------------------------------
+class UploadTooLargeError(ImitatorError):
+    pass
+
+
+class InvalidAudioSamplesError(AudioError):
+    """NaN, infinite or absurdly large samples: nothing sensible can be animated from them."""
+
+
+class BadSampleRateError(AudioError):
+    pass
+
+
+class TrackedFileError(VideoError):
+    """A tracked .npz (from `imitator track`) whose arrays are missing, mis-shaped, too large or non-finite."""
+
+
+class ModelOutputError(ImitatorError, RuntimeError):
+    """The model produced non-finite vertices (a damaged style or checkpoint); nothing is written."""
+
+
+class OutputWriteError(ImitatorError, OSError):
+    """A result could not be written (e.g. the disk is full); the message says where and why."""
+
+
+# --- lip-sync labels ----------------------------------------------------------------------------------
+class AlignmentError(ImitatorError):
+    """The transcript could not be aligned to the audio."""
+
+
+# --- styles -------------------------------------------------------------------------------------------
+class StyleError(ImitatorError):
+    """A style name that cannot be used (invalid, or taken)."""
+
+
+class StyleNotFoundError(StyleError):
+    pass
+
+
+class StyleModelMismatchError(StyleError):
+    """The style was fitted to other weights (or another mesh) than the loaded model's."""
+
+
+class CorruptStyleError(StyleError):
+    pass
+
+
+class InvalidStyleNameError(StyleError):
+    pass
+
+
+class StyleNameTakenError(StyleError):
+    """The name is a preset's, or (without overwrite) an existing style's."""
+
+
+class InvalidStyleTensorError(CorruptStyleError):
+    """A style's tensors are missing, mis-shaped, of the wrong dtype, or not finite."""
+
+
+class InvalidOwnerError(StyleError):
+    pass
+
+
+# --- settings, data and the machine -------------------------------------------------------------------
+class UsageError(ImitatorError):
+    """A command or call that asks for nothing, or for something contradictory."""
+
+
+class ConfigError(ImitatorError):
+    """A setting names something that does not exist (an encoder, a schedule, a region ...)."""
+
+
+class UnsupportedModelError(ImitatorError):
+    """The loaded model cannot do what was asked (e.g. adapt a model whose visemes depend on the style)."""
+
+
+class DatasetError(ImitatorError):
+    """A dataset folder that is empty for the request, of an unknown format, or already in the way."""
+
+
+class FileFormatError(ImitatorError):
+    """A file that is not what its reader expects (e.g. not a glTF binary)."""
+
+
+class RenderError(ImitatorError, RuntimeError):
+    """Offscreen OpenGL could not start on this machine; the message says what to install."""
+
+
+class ToolMissingError(ImitatorError, RuntimeError):
+    """A system program a command needs (e.g. espeak-ng) is not installed; the message says how to get it."""

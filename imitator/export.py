@@ -1,13 +1,17 @@
 """Mesh sequences to files other tools open: NPZ (numpy), a zip of OBJs (any 3D tool), GLB (Blender, three.js).
 
-    save_npz("talk.npz", vertices, faces, fps=30)      # vertices (T, V, 3) mm
-    save_obj_zip("talk.zip", vertices, faces)          # frame_00000.obj, ... in mm
-    save_glb("talk.glb", vertices, faces, fps=30)      # metres, animated with morph targets
+    save_npz("talk.npz", vertices, faces, fps=30)                   # vertices (T, V, 3) mm
+    save_obj_zip("talk.zip", vertices, faces, texture=face)         # frame_00000.obj, ... in mm, + MTL + PNG
+    note = save_glb("talk.glb", vertices, faces, fps=30, texture=face)  # metres, morph targets, textured
 
-GLB layout: the first frame is the base mesh; every later keyframe is a morph target holding its offset from
+With a texture (an imitator.texture image), the OBJ and GLB files hold the avatar as the renderer draws it
+(`imitator.avatar`: eyes, the mouth's inside, teeth) with the face texture; without one, the bare mesh.
+
+GLB layout: the first frame is the base mesh; every later frame is a morph target holding its offset from
 the base (positions, and normals for correct shading); one animation drives the mesh's morph `weights`,
-one-hot at each keyframe's time. With LINEAR interpolation the mesh blends straight from one keyframe to the
-next, which is exactly linear interpolation of the vertices, so subsampled keyframes still play smoothly.
+one-hot at each frame's time. Every frame is kept unless `GlbOptions.max_targets` asks for fewer; then
+evenly spaced keyframes are kept, LINEAR interpolation blends straight from one to the next (exactly linear
+interpolation of the vertices), and save_glb returns a note saying so, for the CLI and the app to show.
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .render import vertex_normals
+from .errors import FileFormatError
+from .render.geometry import vertex_normals
 
 _MM_PER_M = 1000.0
 
@@ -42,6 +47,43 @@ def _check(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndar
     return vertices, faces
 
 
+# --- the textured avatar, for OBJ and GLB ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Dressed:
+    """A sequence dressed as the avatar: what the renderer draws, ready to write."""
+    vertices: np.ndarray   # (T, V', 3) mm: the face's vertices, then the eyes', mouth's and teeth's
+    faces: np.ndarray      # (F', 3) int32
+    uv: np.ndarray         # (V', 2) float32, origin at the image's top-left
+    colors: np.ndarray     # (V', 3) float32 sRGB vertex colours (white where the texture gives the colour)
+    image: np.ndarray      # (S, S, 3) uint8: the texture, plus a white patch for the flat-coloured parts
+    parts: dict            # part name -> slice of the vertices
+
+
+def dress(vertices: np.ndarray, texture: np.ndarray) -> Dressed:
+    """(T, 468, 3) MediaPipe meshes and a face texture -> the avatar to export."""
+    from .avatar import Avatar
+    from .texture import WHITE_UV, with_white_patch
+    from .topology import MEDIAPIPE_468
+
+    if vertices.shape[1] != MEDIAPIPE_468.n_vertices:
+        raise ValueError(f"a textured export needs MediaPipe meshes of 468 vertices, got {vertices.shape[1]}")
+    avatar = Avatar.build(MEDIAPIPE_468)
+    flat = avatar.colors[:, 3] <= 0
+    uv = np.where(flat[:, None], np.float32(WHITE_UV), avatar.uv).astype(np.float32)
+    colors = np.where(flat[:, None], avatar.colors[:, :3], 1.0).astype(np.float32)
+    return Dressed(avatar.extend(vertices), avatar.faces, uv, colors, with_white_patch(texture), avatar.parts)
+
+
+def _png(image: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 # --- NPZ ---------------------------------------------------------------------------------------------------
 def save_npz(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, fps: float) -> None:
     vertices, faces = _check(vertices, faces)
@@ -54,15 +96,47 @@ def load_npz(path: str | os.PathLike) -> MeshSequence:
 
 
 # --- OBJ sequence in a zip ---------------------------------------------------------------------------------
-def save_obj_zip(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, fps: float | None = None) -> None:
-    """One OBJ per frame (frame_00000.obj, ...), in millimetres, all with the same triangles."""
+def save_obj_zip(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, fps: float | None = None,
+                 texture: np.ndarray | None = None) -> None:
+    """One OBJ per frame (frame_00000.obj, ...), in millimetres, all with the same triangles. With a texture:
+    the avatar, with texture coordinates, and face.mtl + face.png in the zip (the face textured, the mouth's
+    inside and the teeth in flat colours)."""
     vertices, faces = _check(vertices, faces)
     header = "# imitator mesh sequence, units: millimetres" + (f", {fps:g} fps" if fps else "") + "\n"
-    face_lines = ("f %d %d %d\n" * len(faces)) % tuple((faces + 1).ravel())  # OBJ counts from 1
     vertex_format = "v %.5f %.5f %.5f\n" * vertices.shape[1]
+    extra: dict[str, bytes] = {}
+    if texture is None:
+        face_lines = ("f %d %d %d\n" * len(faces)) % tuple((faces + 1).ravel())  # OBJ counts from 1
+    else:
+        dressed = dress(vertices, texture)
+        vertices, faces = dressed.vertices, dressed.faces
+        vertex_format = "v %.5f %.5f %.5f\n" * vertices.shape[1]
+        header += "mtllib face.mtl\n" + "".join(f"vt {u:.6f} {1 - v:.6f}\n" for u, v in dressed.uv)  # OBJ: v up
+        face_lines, mtl = _obj_materials(dressed)
+        extra = {"face.mtl": mtl.encode(), "face.png": _png(dressed.image)}
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        for name, data in extra.items():
+            z.writestr(name, data)
         for i, frame in enumerate(vertices):
             z.writestr(f"frame_{i:05d}.obj", header + vertex_format % tuple(frame.ravel()) + face_lines)
+
+
+def _obj_materials(dressed: Dressed) -> tuple[str, str]:
+    """Face lines grouped by material (OBJ has no vertex colours): the textured face and eyes, then one flat
+    material per other part, in that part's mean colour. Returns (face lines, MTL text)."""
+    owner = np.full(len(dressed.vertices[0]), "face", dtype=object)
+    for name, s in dressed.parts.items():
+        owner[s] = "face" if name == "eyes" else name
+    lines, mtl = [], []
+    for material in dict.fromkeys(owner):
+        mine = dressed.faces[owner[dressed.faces[:, 0]] == material] + 1
+        lines.append(f"usemtl {material}\n" + ("f %d/%d %d/%d %d/%d\n" * len(mine)) % tuple(np.repeat(mine.ravel(), 2)))
+        if material == "face":
+            mtl.append("newmtl face\nKd 1 1 1\nKa 0 0 0\nKs 0.05 0.05 0.05\nmap_Kd face.png\n")
+        else:
+            color = dressed.colors[dressed.parts[material]].mean(0)
+            mtl.append(f"newmtl {material}\nKd {color[0]:.3f} {color[1]:.3f} {color[2]:.3f}\nKa 0 0 0\nKs 0 0 0\n")
+    return "".join(lines), "\n".join(mtl)
 
 
 def load_obj_zip(path: str | os.PathLike) -> MeshSequence:
@@ -74,7 +148,7 @@ def load_obj_zip(path: str | os.PathLike) -> MeshSequence:
             frames.append(v)
             faces = f if faces is None else faces
     if not frames:
-        raise ValueError(f"{path} holds no .obj files")
+        raise FileFormatError(f"{path} holds no .obj files")
     return MeshSequence(np.stack(frames), faces, None)
 
 
@@ -92,15 +166,15 @@ def _parse_obj(text: str) -> tuple[np.ndarray, np.ndarray]:
 # --- GLB ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GlbOptions:
-    max_targets: int = 300        # longer sequences keep this many evenly spaced keyframes (+ the base frame)
+    max_targets: int | None = None  # None: every frame; else keep this many evenly spaced keyframes (+ the base)
     interpolation: str = "LINEAR"  # or "STEP": hold each keyframe until the next
     normals: bool = True          # morph the normals too (lips shade correctly as the mouth opens; 2x size)
     color: tuple[float, float, float] = (0.78, 0.58, 0.48)  # sRGB skin, as the renderer's
 
 
-def keyframes(n_frames: int, max_targets: int) -> np.ndarray:
+def keyframes(n_frames: int, max_targets: int | None) -> np.ndarray:
     """Frame indices kept in a GLB: all of them, or max_targets + 1 evenly spaced ones including both ends."""
-    if n_frames <= max_targets + 1:
+    if max_targets is None or n_frames <= max_targets + 1:
         return np.arange(n_frames)
     return np.unique(np.round(np.linspace(0, n_frames - 1, max_targets + 1)).astype(int))
 
@@ -145,13 +219,20 @@ class _BinaryBuilder:
 
 
 def save_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, fps: float,
-             options: GlbOptions = GlbOptions()) -> None:
-    """An animated GLB: vertices (T, V, 3) mm become metres; see the module docstring for the layout."""
+             options: GlbOptions = GlbOptions(), texture: np.ndarray | None = None) -> str | None:
+    """An animated GLB: vertices (T, V, 3) mm become metres; see the module docstring for the layout.
+    texture: write the textured avatar (468-vertex MediaPipe meshes). Returns a note for people when frames
+    were left out (options.max_targets), else None."""
     vertices, faces = _check(vertices, faces)
     if options.interpolation not in ("LINEAR", "STEP"):
         raise ValueError(f"interpolation must be LINEAR or STEP, got {options.interpolation!r}")
     keys = keyframes(len(vertices), options.max_targets)
-    positions = vertices[keys] / _MM_PER_M
+    dressed = dress(vertices[keys], texture) if texture is not None else None
+    if dressed is not None:
+        vertices, faces = dressed.vertices, dressed.faces
+    else:
+        vertices = vertices[keys]
+    positions = vertices / _MM_PER_M
     normals = vertex_normals(positions, faces) if options.normals else None
     b = _BinaryBuilder()
     V = vertices.shape[1]
@@ -161,6 +242,18 @@ def save_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, f
     attributes = {"POSITION": b.accessor(b.view(positions[0].tobytes(), 34962), positions[0], "VEC3", bounds=True)}
     if normals is not None:
         attributes["NORMAL"] = b.accessor(b.view(normals[0].tobytes(), 34962), normals[0], "VEC3")
+    material: dict = {"name": "skin", "doubleSided": True,  # the eye and mouth openings show the back
+                      "pbrMetallicRoughness": {"baseColorFactor": [*(c ** 2.2 for c in options.color), 1.0],
+                                               "metallicFactor": 0.0, "roughnessFactor": 0.6}}
+    images = {}
+    if dressed is not None:
+        attributes["TEXCOORD_0"] = b.accessor(b.view(dressed.uv.tobytes(), 34962), dressed.uv, "VEC2")
+        attributes["COLOR_0"] = b.accessor(b.view(dressed.colors.tobytes(), 34962), dressed.colors, "VEC3")
+        material["pbrMetallicRoughness"].update(baseColorFactor=[1.0, 1.0, 1.0, 1.0],
+                                                baseColorTexture={"index": 0, "texCoord": 0})
+        images = {"images": [{"bufferView": b.view(_png(dressed.image)), "mimeType": "image/png", "name": "face"}],
+                  "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
+                  "textures": [{"sampler": 0, "source": 0}]}
     primitive = {"attributes": attributes, "indices": b.accessor(b.view(indices.tobytes(), 34963), indices, "SCALAR"),
                  "material": 0, "mode": 4}
 
@@ -183,9 +276,8 @@ def save_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, f
         "scene": 0, "scenes": [{"nodes": [0]}],
         "nodes": [{"name": "face", "mesh": 0}],
         "meshes": [mesh],
-        "materials": [{"name": "skin", "doubleSided": True,  # the eye and mouth openings show the back
-                       "pbrMetallicRoughness": {"baseColorFactor": [*(c ** 2.2 for c in options.color), 1.0],
-                                                "metallicFactor": 0.0, "roughnessFactor": 0.6}}],
+        "materials": [material],
+        **images,
     }
     if targets:
         names = [f"frame_{k:05d}" for k in keys[1:]]
@@ -204,6 +296,11 @@ def save_glb(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, f
     binary = b.blob()
     gltf.update(buffers=[{"byteLength": len(binary)}], bufferViews=b.views, accessors=b.accessors)
     _write_glb(path, gltf, binary)
+    n_frames = int(keys[-1]) + 1
+    if len(keys) < n_frames:
+        return (f"the GLB keeps {len(keys)} of {n_frames} frames (max_targets={options.max_targets}), evenly "
+                "spaced; players blend between them")
+    return None
 
 
 def _write_glb(path: str | os.PathLike, gltf: dict, binary: bytes) -> None:
@@ -222,7 +319,7 @@ def read_glb(path: str | os.PathLike) -> tuple[dict, bytes]:
         data = f.read()
     magic, version, total = struct.unpack_from("<4sII", data, 0)
     if magic != b"glTF" or version != 2 or total != len(data):
-        raise ValueError(f"{path} is not a glTF 2.0 binary (magic {magic!r}, version {version}, length {total})")
+        raise FileFormatError(f"{path} is not a glTF 2.0 binary (magic {magic!r}, version {version}, length {total})")
     json_len, json_type = struct.unpack_from("<I4s", data, 12)
     gltf = json.loads(data[20:20 + json_len])
     binary = b""
@@ -236,7 +333,7 @@ def _accessor_array(gltf: dict, binary: bytes, index: int) -> np.ndarray:
     a = gltf["accessors"][index]
     view = gltf["bufferViews"][a["bufferView"]]
     dtype = {5126: np.float32, 5125: np.uint32, 5123: np.uint16}[a["componentType"]]
-    width = {"SCALAR": 1, "VEC3": 3}[a["type"]]
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[a["type"]]
     start = view.get("byteOffset", 0) + a.get("byteOffset", 0)
     array = np.frombuffer(binary, dtype, a["count"] * width, start)
     return array.reshape(a["count"], width) if width > 1 else array

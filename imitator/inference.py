@@ -1,4 +1,10 @@
-"""Audio in, meshes out, for a loaded model: the one place that runs encoder + decoder for prediction."""
+"""Audio in, meshes out, for a loaded model: the one path every caller takes (the app, the CLI, adaptation,
+evaluation, training's feature cache and the benchmarks).
+
+    features(model, audio)            (N,) 16 kHz -> (1, T, audio_dim) at the model's frame rate
+    model.visemes(features, style)    the autoregressive viseme decoder
+    model.motion(visemes, style, template, basis)
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -10,22 +16,30 @@ from .model import Imitator
 
 def model_encoder(model: Imitator) -> AudioEncoder:
     """The model's audio encoder: its own fine-tuned one if it has one, else the shared frozen one."""
-    return getattr(model, "audio_encoder", None) or build_encoder(model.cfg.encoder)
+    return model.audio_encoder or build_encoder(model.cfg.encoder)
 
 
-def audio_features(model: Imitator, audio: np.ndarray) -> torch.Tensor:
-    """(N,) 16 kHz audio -> (1, T, audio_dim) features at the model's frame rate, on the model's device."""
+def features(model: Imitator, audio: np.ndarray, n_frames: int | None = None) -> torch.Tensor:
+    """(N,) 16 kHz audio -> (1, T, audio_dim) features on the model's device. T = n_frames when the frames
+    are given (a dataset's or a tracked video's), else the audio's length at the model's frame rate."""
     device = model.template.device
-    return features_at_fps(model_encoder(model), audio, model.cfg.fps)[None].to(device)
+    return features_at_fps(model_encoder(model), audio, model.cfg.fps, n_frames)[None].to(device)
+
+
+def as_template(model: Imitator, template) -> torch.Tensor | None:
+    """A (V, 3) face as a float32 tensor on the model's device; None stays None (the model's mean face)."""
+    if template is None:
+        return None
+    return torch.as_tensor(np.asarray(template), dtype=torch.float32, device=model.template.device)
 
 
 @torch.inference_mode()
-def predict_vertices(model: Imitator, audio: np.ndarray, style=None, template=None) -> np.ndarray:
+def predict_vertices(model: Imitator, audio: np.ndarray, style=None, template=None,
+                     basis: torch.nn.Linear | None = None, n_frames: int | None = None) -> np.ndarray:
     """(N,) 16 kHz audio -> (T, V, 3) float32 vertices at model.cfg.fps, in the template's units (mm).
 
     style: a training style name or index, a style vector, or None for the mean of the training styles.
-    template: the person's neutral face (V, 3); None uses the model's mean training face."""
-    feats = audio_features(model, audio)
-    tmpl = None if template is None else torch.as_tensor(np.asarray(template), dtype=torch.float32,
-                                                         device=feats.device)
-    return model(feats, style=style, template=tmpl)[0].cpu().numpy()
+    template: the person's neutral face (V, 3); None uses the model's mean training face.
+    basis: an adapted deformation basis (a Style's); None uses the model's."""
+    feats = features(model, audio, n_frames)
+    return model(feats, style=style, template=as_template(model, template), basis=basis)[0].cpu().numpy()

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import StyleNotFoundError
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -252,14 +254,32 @@ class MotionDecoder(nn.Module):
 
 
 class Imitator(nn.Module):
-    def __init__(self, cfg: ModelConfig, template: torch.Tensor | None = None):
+    """The whole network. Decoding is two steps, so that a style's maths can be swapped in between:
+
+        visemes = model.visemes(features, style)             # the autoregressive part
+        meshes = model.motion(visemes, style, template, basis)
+
+    Where the style enters is the model's business: the motion decoder for Imitator, the viseme decoder's
+    start token for the FaceFormer-style baseline (style_conditioning="start_token")."""
+
+    def __init__(self, cfg: ModelConfig, template: torch.Tensor | None = None, *, model_id: str = "",
+                 meta: dict | None = None, audio_encoder: nn.Module | None = None):
         super().__init__()
         self.cfg = cfg
+        self.model_id = model_id  # first 16 hex digits of the weights' SHA-256 ("" until saved and loaded)
+        self.meta = meta or {}  # the checkpoint's config.json (epoch, val_mse ...); {} for a fresh model
         self.viseme_decoder = VisemeDecoder(cfg)
         self.motion_decoder = MotionDecoder(cfg)
+        # A trainable (hf:) encoder fine-tuned with the decoder; None: the shared frozen cfg.encoder.
+        self.audio_encoder = audio_encoder
         # The mean face of the training identities: the face used when a caller gives no template.
         tmpl = template if template is not None else torch.zeros(cfg.n_vertices, 3)
         self.register_buffer("template", tmpl.float().reshape(cfg.n_vertices, 3).clone())
+
+    @property
+    def style_in_visemes(self) -> bool:
+        """True when the viseme features depend on the style (FaceFormer's style start token)."""
+        return self.cfg.style_conditioning == "start_token"
 
     def resolve_style(self, style: int | str | torch.Tensor | None, batch: int) -> torch.Tensor:
         """Style as an index, a training style name, a (d,) or (B, d) vector, or None (mean style) -> (B, d)."""
@@ -268,7 +288,8 @@ class Imitator(nn.Module):
             vec = md.mean_style()
         elif isinstance(style, str):
             if style not in self.cfg.style_names:
-                raise ValueError(f"unknown training style {style!r}; this model has {list(self.cfg.style_names)}")
+                raise StyleNotFoundError(f"unknown training style {style!r}; this model has "
+                                         f"{list(self.cfg.style_names)}")
             vec = md.style_vector(self.cfg.style_names.index(style))
         elif isinstance(style, torch.Tensor) and style.is_floating_point():
             vec = style.reshape(-1, self.cfg.d_model)
@@ -277,18 +298,28 @@ class Imitator(nn.Module):
         return vec.expand(batch, -1) if vec.shape[0] == 1 else vec
 
     def forward(self, audio_features: torch.Tensor, style=None, template: torch.Tensor | None = None,
-                use_cache: bool = True) -> torch.Tensor:
+                use_cache: bool = True, basis: nn.Linear | None = None) -> torch.Tensor:
         """(B, T, audio_dim) -> vertices (B, T, V, 3) in the template's units (mm)."""
-        if self.cfg.style_conditioning == "start_token":
+        return self.motion(self.visemes(audio_features, style, use_cache), style, template, basis)
+
+    def visemes(self, audio_features: torch.Tensor, style=None, use_cache: bool = True) -> torch.Tensor:
+        """(B, T, audio_dim) -> (B, T, d) viseme features. `style` is used only where it enters here."""
+        if self.style_in_visemes:
             style_vec = self.resolve_style(style, audio_features.shape[0])
-            visemes = self.viseme_decoder(audio_features, use_cache=use_cache, style_vec=style_vec)
-            return self.decode_motion(visemes, torch.zeros_like(style_vec), template)
-        visemes = self.viseme_decoder(audio_features, use_cache=use_cache)
-        return self.decode_motion(visemes, style, template)
+            return self.viseme_decoder(audio_features, use_cache=use_cache, style_vec=style_vec)
+        return self.viseme_decoder(audio_features, use_cache=use_cache)
+
+    def motion(self, visemes: torch.Tensor, style=None, template: torch.Tensor | None = None,
+               basis: nn.Linear | None = None) -> torch.Tensor:
+        """Viseme features -> meshes (B, T, V, 3). basis: an adapted deformation basis (None: the model's)."""
+        if self.style_in_visemes:  # the style went in as the start token; the motion decoder adds none
+            style = visemes.new_zeros(visemes.shape[0], self.cfg.d_model)
+        return self.decode_motion(visemes, style, template, basis)
 
     def decode_motion(self, visemes: torch.Tensor, style=None, template: torch.Tensor | None = None,
                       basis: nn.Linear | None = None) -> torch.Tensor:
-        """Viseme features -> meshes. Adaptation calls this directly with its own style and basis."""
+        """The motion decoder itself: visemes + style vector -> MLP -> basis -> offsets + template.
+        Adaptation optimises `style` and `basis` through this (Imitator's style-independent visemes)."""
         style_vec = self.resolve_style(style, visemes.shape[0])
         md = self.motion_decoder
         h = md.mlp(visemes + style_vec[:, None, :])

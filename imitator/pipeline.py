@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-import functools
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -15,13 +15,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, AdaptResult, adapt, fit_summary
-from .audio import AudioLimits, check_audio, load_audio
+from .adapt import AdaptConfig, adapt, fit_summary
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, load_audio
+from .blinks import BlinkConfig, apply_blinks, blink_closure
+from .export import GlbOptions
 from .checkpoint import load_model
-from .errors import ImitatorError, NoAudioStreamError
-from .inference import audio_features
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError
+from .inference import features
+from .lazy import cached_once
+from .limits import check_upload
 from .model import Imitator
-from .styles import Style, StyleMeta, check_name, load_style, save_style
+from .style_store import check_name, load_style, save_style
+from .styles import Style
 from .topology import get_topology
 
 Progress = Callable[[float, str], None]
@@ -35,106 +40,137 @@ class Animation:
     audio: np.ndarray  # (N,) float32, 16 kHz: the speech the animation says
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
+    texture: np.ndarray | None = None  # (S, S, 3) uint8 face texture (imitator.texture); None = the neutral one
 
 
-@functools.lru_cache(maxsize=2)
 def default_model(path: str | None = None) -> Imitator:
-    """Loaded once per process (the app and the CLI call this for every request), on the GPU if any.
-    Default: $IMITATOR_MODEL if set, else the bundled model."""
-    path = path or os.environ.get("IMITATOR_MODEL") or None
-    return load_model(path, device="cuda" if torch.cuda.is_available() else "cpu")
+    """load_model(path), loaded once per process: the app and the CLI call this for every request, and
+    concurrent first calls share one load. None: $IMITATOR_MODEL if set, else the bundled model."""
+    return _load_model_once(path if path is not None else os.environ.get("IMITATOR_MODEL") or None)
+
+
+@cached_once
+def _load_model_once(path: str | None) -> Imitator:
+    return load_model(path)
+
+
+default_model.cache_clear = _load_model_once.cache_clear  # type: ignore[attr-defined] (tests)
 
 
 def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = None,
             model: Imitator | None = None, user_dir: str | os.PathLike | None = None,
-            compare_generic: bool = False) -> Animation:
+            compare_generic: bool = False, owner: str | None = None) -> Animation:
     """Speech (16 kHz samples or any audio/video file) -> meshes. style: a style name, a Style, a training
     style name of the model, or None for the model's generic (mean) style on its mean face.
-    compare_generic: also decode the generic style on the same face (for side-by-side videos)."""
+    compare_generic: also decode the generic style on the same face (for side-by-side videos).
+    owner: whose styles a style name means (the app's session token; None: the local user's)."""
     model = model or default_model()
     if not isinstance(audio, np.ndarray):
+        if not isinstance(audio, (bytes, bytearray)):
+            check_upload(audio)
         audio = load_audio(audio)
     else:
         check_audio(audio)
     label = "generic"
-    vector, basis, template = None, None, None
+    vector, basis, template, texture = None, None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
         vector, label = style, style
     elif style is not None:
-        st = style if isinstance(style, Style) else load_style(style, model_id=getattr(model, "model_id", None),
-                                                                 user_dir=user_dir)
-        vector, basis, template = apply_style(model, st)
+        st = style if isinstance(style, Style) else load_style(style, model_id=model.model_id or None,
+                                                                 user_dir=user_dir, owner=owner)
+        vector, basis, template = st.apply(model)
         label = st.name
+        texture = st.texture.numpy() if st.texture is not None else None
     with torch.inference_mode():
-        visemes = model.viseme_decoder(audio_features(model, audio))
-        verts = model.decode_motion(visemes, vector, template, basis=basis)[0].cpu().numpy()
-        generic = model.decode_motion(visemes, None, template)[0].cpu().numpy() if compare_generic else None
+        feats = features(model, audio)
+        visemes = model.visemes(feats, vector)
+        verts = model.motion(visemes, vector, template, basis)[0].cpu().numpy()
+        generic = None
+        if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
+            generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
+            generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
+    if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
+        raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
+                               "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic)
+                     generic, texture)
 
 
-def render_video(anim: Animation, path: str | os.PathLike) -> Path:
-    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present."""
+def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
+    """The animation with eye blinks added (the same blinks on its generic comparison)."""
+    closure = blink_closure(len(anim.vertices), anim.fps, config)
+    generic = apply_blinks(anim.generic, closure) if anim.generic is not None else None
+    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure), generic=generic)
+
+
+def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True) -> Path:
+    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present.
+    blinks: add eye blinks (the model does not move the eyes)."""
     from .render import shared_renderer
     from .video import write_mp4
 
+    anim = with_blinks(anim) if blinks else anim
     renderer = shared_renderer()
     if anim.generic is not None:
-        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style))
+        frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
+                                            texture=anim.texture)
     else:
-        frames = renderer.iter_frames(anim.vertices)
-    write_mp4(path, frames, anim.fps, anim.audio)
+        frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
+    try:
+        write_mp4(path, frames, anim.fps, anim.audio)
+    except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
+        raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
 
 
-def apply_style(model: Imitator, style: Style):
-    """A style file -> (style vector, deformation basis, template) for Imitator.decode_motion."""
-    device = model.template.device
-    basis = None
-    if style.basis_weight_delta is not None:
-        basis = torch.nn.Linear(model.cfg.d_model, 3 * model.cfg.n_vertices).to(device)
-        generic = model.motion_decoder.basis
-        with torch.no_grad():
-            basis.weight.copy_(generic.weight + style.basis_weight_delta.to(device))
-            basis.bias.copy_(generic.bias + style.basis_bias_delta.to(device))
-    if style.template.shape != (model.cfg.n_vertices, 3):
-        raise ImitatorError(f"style {style.name!r} has {style.template.shape[0]} vertices; "
-                            f"the model has {model.cfg.n_vertices}")
-    return style.vector.to(device)[None], basis, style.template.to(device)
+def export_animation(anim: Animation, npz=None, glb=None, obj_zip=None, blinks: bool = False,
+                     glb_options: GlbOptions = GlbOptions()) -> list[str]:
+    """Write the animation's meshes to the given files (NPZ: the meshes; GLB and OBJ zip: the textured
+    avatar). blinks: add eye blinks to the meshes (off by default: exported motion is the model's own).
+    Returns notes for people (e.g. frames left out of the GLB)."""
+    from . import export
+    from .texture import neutral_texture
 
-
-def style_from_adaptation(model: Imitator, result: AdaptResult, name: str, description: str = "",
-                          source: str = "") -> Style:
-    generic = model.motion_decoder.basis
-    meta = StyleMeta(name=name, description=description, source=source,
-                     model_id=getattr(model, "model_id", ""), fit=result.fit)
-    return Style(meta, result.template.cpu(), result.style.cpu(),
-                 (result.basis.weight - generic.weight).detach().cpu(),
-                 (result.basis.bias - generic.bias).detach().cpu())
+    anim = with_blinks(anim) if blinks else anim
+    texture = anim.texture if anim.texture is not None else neutral_texture()
+    notes = []
+    if npz:
+        export.save_npz(npz, anim.vertices, anim.faces, anim.fps)
+    if obj_zip:
+        export.save_obj_zip(obj_zip, anim.vertices, anim.faces, anim.fps, texture=texture)
+    if glb:
+        note = export.save_glb(glb, anim.vertices, anim.faces, anim.fps, glb_options, texture=texture)
+        notes += [note] if note else []
+    return notes
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
                  progress: Progress | None = None, config: AdaptConfig = AdaptConfig(),
                  description: str = "", user_dir: str | os.PathLike | None = None, save: bool = True,
                  overwrite: bool = False, preview: str | os.PathLike | None = None,
-                 transcript: str = "") -> Style:
+                 transcript: str = "", owner: str | None = None) -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
+    owner: whose style folder it is saved in (the app's session token; None: the local user's).
+    What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"].
 
     Where a closure is labelled, the reference is made contact-true before fitting (imitator.contact): the
     tracker's inner lips rarely meet even when the lips are shut, and a style fitted to that gap would never
     close the mouth on m, b and p."""
+    from .align import language_warning, transcribe_scored
     from .contact import close_lips
     from .lips import label_frames, label_reference
+    from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
     path = Path(video)
+    check_upload(path)
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
@@ -146,6 +182,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     if preview is not None and tracked.preview is not None:
         save_preview(tracked, preview)
     vertices, audio = _longest_valid_run(tracked)
+    warnings = [str(w) for w in tracked.warnings] + [w for w in [_stretch_warning(tracked, len(vertices))] if w]
     total = config.stage1_steps + (config.stage2_steps if config.stages == "both" else 0)
     offset = {"stage 1": 0, "stage 2": config.stage1_steps, "basis only": 0}
 
@@ -155,18 +192,30 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note, closed = None, "lip-contact term off", 0
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
+        if not transcript.strip():
+            transcript, score = transcribe_scored(audio)
+            warnings += [w for w in [language_warning(score)] if w]
         lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
         if lip_weights is not None:
             contact = close_lips(vertices, tracked.template, label_frames(lip_weights))
             vertices, closed = contact.vertices, len(contact.corrected)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
-    result.fit.update(lip_labels=lip_note, closures_made_contact_true=closed)
+    result.fit.update(lip_labels=lip_note, closures_made_contact_true=closed, warnings=warnings)
     source = f"{path.name} sha256:{_file_hash(path)}"
-    style = style_from_adaptation(model, result, name, description, source)
+    style = Style.from_adaptation(model, result, name, description, source)
+    style.texture = texture_of(tracked)  # a picture of the face, kept in the style's file
     if save:
-        save_style(style, user_dir, overwrite=overwrite)
+        save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready: {fit_summary(result.fit)}")
     return style
+
+
+def picture_note(style: Style) -> str:
+    """What a new style holds besides motion, in words for the CLI and the app."""
+    if style.texture is None:
+        return "This style has no picture of the face (made from tracked meshes): it shows the neutral face."
+    return (f"The style {style.name!r} keeps a picture of the face from the video (in its style file), so renders "
+            "and exports show that face; deleting the style deletes the picture.")
 
 
 def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
@@ -183,9 +232,18 @@ def _longest_valid_run(tracked) -> tuple[np.ndarray, np.ndarray]:
     if length < tracked.fps:  # under a second of usable face
         raise ImitatorError(f"the face was tracked for only {length / tracked.fps:.1f} s in a row; "
                             "at least 1 s is needed to learn a style")
-    per_frame = 16000 / tracked.fps
+    per_frame = SAMPLE_RATE / tracked.fps
     audio = tracked.audio[int(first * per_frame): int((first + length) * per_frame)]
     return tracked.vertices[first:first + length], audio
+
+
+def _stretch_warning(tracked, n_used: int) -> str | None:
+    """Say so when the face was lost mid-video and the longest stretch is much less than all there was."""
+    n_valid = int(np.sum(tracked.valid))
+    if n_used >= 0.8 * n_valid:
+        return None
+    return (f"the face was lost mid-video: only the longest unbroken stretch, {n_used / tracked.fps:.1f} s of "
+            f"{n_valid / tracked.fps:.1f} s with a face, is used")
 
 
 def _file_hash(path: Path) -> str:

@@ -1,48 +1,23 @@
-"""Style files: a person's speaking style and face, fitted to one model.
+"""A style: a person's speaking style and face, fitted to one model, and its maths.
 
-A style NAME is two files in a style folder:
-    NAME.safetensors   template (V, 3) mm, style (d,), and optionally basis_weight_delta (3V, d) and
-                       basis_bias_delta (3V,): the adapted deformation basis minus the model's generic one
-    NAME.json          metadata: name, description, created, source hash, fit errors (mm), model_id
+    Style.from_adaptation(model, result, name)  an adaptation's result -> a Style (deltas from the generic basis)
+    style.apply(model)                          -> (style vector, deformation basis, template) to decode with
 
-Writes are atomic (temporary files, then rename; the JSON last, and a style without its JSON is not
-listed), so a crash never leaves a half-written style. A corrupted file is reported for that style only;
-the others still load. User styles live in $IMITATOR_STYLE_DIR (default ~/.local/share/imitator/styles);
-bundled presets in the repository's styles/ folder are read-only.
+Files (saving, listing, loading) are `imitator.style_store`'s job.
 """
 from __future__ import annotations
 
-import json
-import os
-import re
-import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
-from .errors import ImitatorError
+from .errors import (CorruptStyleError, StyleError, StyleModelMismatchError,  # noqa: F401 (older import path)
+                     StyleNotFoundError)
 
-PRESET_DIR = Path(__file__).resolve().parent.parent / "styles"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
-
-
-class StyleError(ImitatorError):
-    pass
-
-
-class StyleNotFoundError(StyleError):
-    pass
-
-
-class StyleModelMismatchError(StyleError):
-    pass
-
-
-class CorruptStyleError(StyleError):
-    pass
+if TYPE_CHECKING:
+    from .adapt import AdaptResult
+    from .model import Imitator
 
 
 @dataclass
@@ -62,118 +37,42 @@ class Style:
     vector: torch.Tensor  # (d,)
     basis_weight_delta: torch.Tensor | None = None  # (3V, d)
     basis_bias_delta: torch.Tensor | None = None  # (3V,)
+    texture: torch.Tensor | None = None  # (H, W, 3) uint8: the person's face (imitator.texture); None = neutral
 
     @property
     def name(self) -> str:
         return self.meta.name
 
+    def apply(self, model: Imitator) -> tuple[torch.Tensor, torch.nn.Linear | None, torch.Tensor]:
+        """(style vector (1, d), deformation basis or None for the generic one, template (V, 3)) on the
+        model's device, for Imitator.visemes / Imitator.motion. Tensors are validated first (a Style built
+        in memory gets the same checks as one read from a file)."""
+        from .style_store import check_style  # here: style_store imports this module
 
-@dataclass
-class StyleEntry:
-    """One line of a style listing: a usable style, or a broken one with the reason."""
-    name: str
-    kind: str  # "preset" or "user"
-    path: Path
-    meta: StyleMeta | None = None
-    error: str | None = None
+        check_style(self)
+        if self.template.shape != (model.cfg.n_vertices, 3):
+            raise StyleModelMismatchError(f"style {self.name!r} has {self.template.shape[0]} vertices; "
+                                          f"the model has {model.cfg.n_vertices}")
+        if self.vector.shape != (model.cfg.d_model,):
+            raise StyleModelMismatchError(f"style {self.name!r} has a {tuple(self.vector.shape)} style vector; "
+                                          f"the model needs ({model.cfg.d_model},)")
+        device = model.template.device
+        basis = None
+        if self.basis_weight_delta is not None:
+            basis = torch.nn.Linear(model.cfg.d_model, 3 * model.cfg.n_vertices).to(device)
+            generic = model.motion_decoder.basis
+            with torch.no_grad():
+                basis.weight.copy_(generic.weight + self.basis_weight_delta.to(device))
+                basis.bias.copy_(generic.bias + self.basis_bias_delta.to(device))
+        return self.vector.to(device)[None], basis, self.template.to(device)
 
-
-def user_style_dir() -> Path:
-    env = os.environ.get("IMITATOR_STYLE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "imitator" / "styles"
-
-
-def check_name(name: str) -> str:
-    """Style names become file names: letters, digits, space, _ . - only, no path separators, <= 64 chars."""
-    name = name.strip()
-    if not _NAME.match(name) or ".." in name:
-        raise StyleError(f"invalid style name {name!r}: use letters, digits, spaces, '_', '-' or '.' "
-                         "(up to 64 characters, starting with a letter or digit)")
-    return name
-
-
-def save_style(style: Style, folder: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
-    folder = Path(folder) if folder is not None else user_style_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    name = check_name(style.meta.name)
-    weights, meta = folder / f"{name}.safetensors", folder / f"{name}.json"
-    if meta.exists() and not overwrite:
-        raise StyleError(f"a style named {name!r} already exists; choose another name or delete it first")
-    tensors = {"template": style.template, "style": style.vector}
-    if style.basis_weight_delta is not None:
-        tensors["basis_weight_delta"] = style.basis_weight_delta
-        tensors["basis_bias_delta"] = style.basis_bias_delta
-    style.meta.created = style.meta.created or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    tmp_w, tmp_m = folder / f".{name}.safetensors.tmp", folder / f".{name}.json.tmp"
-    save_file({k: v.detach().cpu().float().contiguous() for k, v in tensors.items()}, tmp_w)
-    tmp_m.write_text(json.dumps(asdict(style.meta), indent=1))
-    os.replace(tmp_w, weights)
-    os.replace(tmp_m, meta)  # last: a style is listed only once both files are complete
-    return meta
-
-
-def list_styles(user_dir: str | os.PathLike | None = None,
-                preset_dir: str | os.PathLike | None = PRESET_DIR) -> list[StyleEntry]:
-    """Presets first, then user styles, each sorted by name. Broken styles are listed with their error."""
-    entries = []
-    for kind, folder in (("preset", preset_dir), ("user", user_dir if user_dir is not None else user_style_dir())):
-        if folder is None or not Path(folder).is_dir():
-            continue
-        for meta_path in sorted(Path(folder).glob("*.json")):
-            entry = StyleEntry(meta_path.stem, kind, meta_path)
-            try:
-                entry.meta = _read_meta(meta_path)
-                if not meta_path.with_suffix(".safetensors").is_file():
-                    raise CorruptStyleError("its weights file is missing")
-            except CorruptStyleError as e:
-                entry.error = str(e)
-            entries.append(entry)
-    return entries
-
-
-def find_style(name: str, user_dir=None, preset_dir=PRESET_DIR) -> StyleEntry:
-    """User styles shadow presets of the same name."""
-    matches = [e for e in list_styles(user_dir, preset_dir) if e.name == name]
-    if not matches:
-        names = [e.name for e in list_styles(user_dir, preset_dir) if e.error is None]
-        raise StyleNotFoundError(f"no style named {name!r}; available: {', '.join(names) or 'none'}")
-    return matches[-1]
-
-
-def load_style(name: str, model_id: str | None = None, user_dir=None, preset_dir=PRESET_DIR) -> Style:
-    """Load a style by name; with model_id, refuse a style fitted to other weights."""
-    entry = find_style(name, user_dir, preset_dir)
-    if entry.error:
-        raise CorruptStyleError(f"style {name!r} cannot be loaded: {entry.error}")
-    meta = entry.meta
-    if model_id is not None and meta.model_id and meta.model_id != model_id:
-        raise StyleModelMismatchError(
-            f"style {name!r} was made for model {meta.model_id}, not the loaded model {model_id}; "
-            "create it again from its video with this model")
-    try:
-        t = load_file(entry.path.with_suffix(".safetensors"))
-        style = Style(meta, t["template"], t["style"], t.get("basis_weight_delta"), t.get("basis_bias_delta"))
-    except (SafetensorError, OSError, KeyError, ValueError) as e:
-        raise CorruptStyleError(f"style {name!r} cannot be loaded: its weights file is damaged ({e})") from e
-    return style
-
-
-def delete_style(name: str, user_dir=None) -> None:
-    folder = Path(user_dir) if user_dir is not None else user_style_dir()
-    name = check_name(name)
-    meta = folder / f"{name}.json"
-    if not meta.is_file():
-        raise StyleNotFoundError(f"no user style named {name!r} (presets cannot be deleted)")
-    meta.unlink()  # first: a style without JSON is no longer listed, even if the next unlink fails
-    (folder / f"{name}.safetensors").unlink(missing_ok=True)
-
-
-def _read_meta(path: Path) -> StyleMeta:
-    try:
-        data = json.loads(path.read_text())
-        return StyleMeta(**{k: v for k, v in data.items() if k in StyleMeta.__dataclass_fields__})
-    except (json.JSONDecodeError, TypeError, UnicodeDecodeError, OSError) as e:
-        raise CorruptStyleError(f"its metadata file {path.name} is damaged ({e.__class__.__name__})") from e
+    @classmethod
+    def from_adaptation(cls, model: Imitator, result: AdaptResult, name: str, description: str = "",
+                        source: str = "") -> Style:
+        """The adapted basis is stored as its difference from the model's generic one."""
+        generic = model.motion_decoder.basis
+        meta = StyleMeta(name=name, description=description, source=source, model_id=model.model_id,
+                         fit=result.fit)
+        return cls(meta, result.template.cpu(), result.style.cpu(),
+                   (result.basis.weight - generic.weight).detach().cpu(),
+                   (result.basis.bias - generic.bias).detach().cpu())

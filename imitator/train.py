@@ -35,7 +35,8 @@ from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
 from .data.dataset import Dataset, SequenceInfo
-from .encoders import build_encoder, resample_features
+from .encoders import build_encoder, features_at_fps, resample_features
+from .errors import ConfigError, DatasetError
 from .losses import LossWeights, imitator_loss, reconstruction_loss
 from .model import Imitator, ModelConfig
 from .topology import get_topology, mirror_vertices
@@ -119,7 +120,7 @@ def train(cfg: TrainConfig) -> TrainResult:
     train_infos = [d.select("train")[: cfg.max_sequences] for d in datasets]
     for d, infos in zip(datasets, train_infos):
         if not infos:
-            raise ValueError(f"{d.root} has no sequences in the 'train' split")
+            raise DatasetError(f"{d.root} has no sequences in the 'train' split")
     data = datasets[0]
     style_names = tuple(sorted({i.identity for infos in train_infos for i in infos}))
     generic = _generic_styles(cfg, datasets, train_infos)
@@ -145,14 +146,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     else:
         make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
         if make_config is None:
-            raise ValueError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
+            raise ConfigError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
         mcfg = make_config(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
                               "style_names": style_names, "generic_styles": generic, "encoder": cfg.encoder,
                               "audio_dim": encoder.dim, "fps": data.fps, **cfg.model})
         mean_template = torch.stack([e.template for e in train_set]).mean(0)
-        model = Imitator(mcfg, template=mean_template)
-        if encoder.trainable:
-            model.audio_encoder = encoder
+        model = Imitator(mcfg, template=mean_template, audio_encoder=encoder if encoder.trainable else None)
         state = None
     model.to(device).train()
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
@@ -214,17 +213,17 @@ def _lip_region(region: str, topology: str) -> list[int] | None:
         return None
     if region == "lips":
         return get_topology(topology).lip_vertices.tolist()
-    raise ValueError(f"unknown lip region {region!r}: use face or lips")
+    raise ConfigError(f"unknown lip region {region!r}: use face or lips")
 
 
 def _check_mix(cfg: TrainConfig, datasets: list[Dataset]) -> list[float]:
     """Each dataset's share of the draws (normalised); by default in proportion to its training sequences."""
     if len({d.topology for d in datasets}) > 1 or len({d.fps for d in datasets}) > 1:
-        raise ValueError("datasets trained together need the same topology and frame rate")
+        raise ConfigError("datasets trained together need the same topology and frame rate")
     if cfg.mix is None:
         return [float(len(d.select("train")) or 1) for d in datasets]
     if len(cfg.mix) != len(datasets) or any(m < 0 for m in cfg.mix) or not sum(cfg.mix):
-        raise ValueError(f"mix needs one non-negative share per dataset ({len(datasets)}), got {cfg.mix}")
+        raise ConfigError(f"mix needs one non-negative share per dataset ({len(datasets)}), got {cfg.mix}")
     return [float(m) for m in cfg.mix]
 
 
@@ -235,7 +234,7 @@ def _generic_styles(cfg: TrainConfig, datasets: list[Dataset], train_infos: list
     roots = {Path(d).resolve() for d in cfg.generic_from}
     unknown = roots - {d.root.resolve() for d in datasets}
     if unknown:
-        raise ValueError(f"generic_from names datasets that are not trained on: {sorted(map(str, unknown))}")
+        raise ConfigError(f"generic_from names datasets that are not trained on: {sorted(map(str, unknown))}")
     return tuple(sorted({i.identity for d, infos in zip(datasets, train_infos) if d.root.resolve() in roots
                          for i in infos}))
 
@@ -245,7 +244,7 @@ def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles:
     vectors, new ones start at the model's generic style."""
     new = [n for n in style_names if n not in model.cfg.style_names]
     if list(style_names[: model.cfg.n_styles]) != list(model.cfg.style_names):
-        raise ValueError("extend_styles keeps the model's styles first, in their order")
+        raise ConfigError("extend_styles keeps the model's styles first, in their order")
     cfg = replace(model.cfg, style_names=tuple(style_names), generic_styles=tuple(generic_styles))
     bigger = Imitator(cfg, template=model.template.detach().cpu())
     state = {k: v for k, v in model.state_dict().items() if k != "motion_decoder.style.weight"}
@@ -264,7 +263,7 @@ def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
     if cfg.lr_schedule == "cosine":
         progress = epoch / max(cfg.epochs - 1, 1)
         return cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
-    raise ValueError(f"unknown lr schedule {cfg.lr_schedule!r}: use constant or cosine")
+    raise ConfigError(f"unknown lr schedule {cfg.lr_schedule!r}: use constant or cosine")
 
 
 @dataclass
@@ -303,9 +302,10 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         T = len(seq.vertices)
         feats = None
         if not encoder.trainable:
-            feats = _cached_features(cache, info.id, lambda: resample_features(encoder.encode(seq.audio), T))
+            compute = lambda: features_at_fps(encoder, seq.audio, data.fps, T)  # noqa: E731
+            feats = _cached_features(cache, info.id, compute)
             if len(feats) != T:  # a stale cache entry (the dataset was rebuilt with other frames): redo it
-                feats = _cached_features(None, info.id, lambda: resample_features(encoder.encode(seq.audio), T))
+                feats = _cached_features(None, info.id, compute)
                 np.save(cache / f"{info.id}.npy", feats.numpy()) if cache else None
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
@@ -337,7 +337,7 @@ def sampling_weights(parts: list[list[Example]], mix: list[float], identity_bala
     A dataset gets its `mix` share; within it an identity with F frames gets a share proportional to
     F ** (1 - identity_balance), spread over its examples in proportion to their frames."""
     if not 0 <= identity_balance <= 1:
-        raise ValueError(f"identity_balance must be in [0, 1], got {identity_balance}")
+        raise ConfigError(f"identity_balance must be in [0, 1], got {identity_balance}")
     probs = []
     for part, share in zip(parts, np.asarray(mix, float) / sum(mix)):
         frames: dict[str, float] = {}

@@ -14,7 +14,7 @@ from typing import Iterable
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .audio import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

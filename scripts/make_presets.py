@@ -1,6 +1,6 @@
 """Bundled style presets: the corpus's held-out synthetic identities, adapted to the bundled model.
 
-    .venv/bin/python scripts/make_presets.py --data CORPUS [--model CKPT] [--out styles]
+    .venv/bin/python scripts/make_presets.py --data CORPUS [--model CKPT] [--out imitator/presets]
 
 Each preset is adapted on about 10 s of its identity's speech (whole clips of training sentences), like a
 user's style from a short video, and described from the identity's known speaking-style parameters."""
@@ -13,8 +13,9 @@ from pathlib import Path
 from imitator.adapt import AdaptConfig, adapt
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
-from imitator.pipeline import style_from_adaptation
-from imitator.styles import save_style
+from imitator.audio import SAMPLE_RATE
+from imitator.style_store import save_style
+from imitator.styles import Style
 
 NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay"]
 
@@ -40,7 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
     ap.add_argument("--model", default=None)
-    ap.add_argument("--out", default="styles")
+    ap.add_argument("--out", default="imitator/presets")
     ap.add_argument("--seconds", type=float, default=10.0, help="reference speech per preset")
     args = ap.parse_args()
     model = load_model(args.model)
@@ -53,11 +54,11 @@ def main() -> None:
         for info in data.select(identities=[ident]):
             if truth["sequences"][info.id]["sentence"] in train_sentences and total < args.seconds:
                 clips.append(data.load(info))
-                total += len(clips[-1].audio) / 16000
+                total += len(clips[-1].audio) / SAMPLE_RATE
         result = adapt(model, [c.audio for c in clips], [c.vertices for c in clips], clips[0].template, AdaptConfig(),
                        lip_weights=[c.lip_weights for c in clips])
         description = f"Synthetic speaker {ident} (never seen in training): {describe(truth['identities'][ident]['style'])}"
-        style = style_from_adaptation(model, result, name, description,
+        style = Style.from_adaptation(model, result, name, description,
                                       source=f"synthetic identity {ident}, {total:.1f} s of speech")
         path = save_style(style, args.out, overwrite=True)
         print(f"{path}: fit {result.fit['fit_l2_mm']:.2f} mm; {description}")

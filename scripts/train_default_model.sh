@@ -29,6 +29,6 @@ $PY -m imitator train "$WORK/corpus" "$WORK/real" --out "$WORK/model" --init "$W
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
 $PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (synthetic + real people)"
-$PY scripts/make_presets.py --data "$WORK/corpus" --out styles
-echo "bundled model and presets written; evaluate with: $PY benchmarks/quality.py --data $WORK/corpus" \
-  "and $PY benchmarks/real_people.py --data $WORK/real --split test --model imitator/weights/default"
+$PY scripts/make_presets.py --data "$WORK/corpus" --out imitator/presets
+echo "bundled model and presets written; evaluate with: $PY -m benchmarks.quality --data $WORK/corpus" \
+  "and $PY -m benchmarks.real_people --data $WORK/real --split test --model imitator/weights/default"

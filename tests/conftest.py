@@ -10,6 +10,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from imitator.audio import SAMPLE_RATE  # noqa: E402 (after the environment it reads)
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -21,7 +23,7 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
-def speechlike(seconds: float, seed: int = 0, sr: int = 16000) -> np.ndarray:
+def speechlike(seconds: float, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Voiced-like audio: a pitch-varying harmonic tone under a syllable-rate envelope, plus a little noise."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sr)) / sr

@@ -6,7 +6,7 @@ import torch
 
 from conftest import speechlike
 from imitator.adapt import AdaptConfig, adapt
-from imitator.inference import audio_features
+from imitator.inference import features
 from imitator.model import Imitator, ModelConfig
 
 
@@ -24,8 +24,8 @@ def world():
 
     def person(audio):
         with torch.no_grad():
-            vis = model.viseme_decoder(audio_features(model, audio))
-            return model.decode_motion(vis, secret_style, template, basis=secret_basis)[0].numpy()
+            vis = model.visemes(features(model, audio))
+            return model.motion(vis, secret_style, template, basis=secret_basis)[0].numpy()
 
     return model, person, template.numpy()
 
@@ -35,11 +35,11 @@ def error_on_new_speech(model, result, person, template=None, seeds=(11, 12, 13)
     for seed in seeds:
         audio = speechlike(2.0, seed=seed)
         with torch.no_grad():
-            vis = model.viseme_decoder(audio_features(model, audio))
+            vis = model.visemes(features(model, audio))
             if result is None:  # the generic model: its mean style, on the person's own face
-                pred = model.decode_motion(vis, None, torch.as_tensor(template))[0].numpy()
+                pred = model.motion(vis, None, torch.as_tensor(template))[0].numpy()
             else:
-                pred = model.decode_motion(vis, result.style[None], result.template, basis=result.basis)[0].numpy()
+                pred = model.motion(vis, result.style[None], result.template, basis=result.basis)[0].numpy()
         errs.append(np.linalg.norm(pred - person(audio), axis=-1).mean())
     return float(np.mean(errs))
 
@@ -111,8 +111,8 @@ def test_lip_contact_term_fits_labelled_frames_closer(world):
 
     def error_at_labels(result):
         with torch.no_grad():
-            vis = model.viseme_decoder(audio_features(model, ref_audio))
-            pred = model.decode_motion(vis, result.style[None], result.template, basis=result.basis)[0].numpy()
+            vis = model.visemes(features(model, ref_audio))
+            pred = model.motion(vis, result.style[None], result.template, basis=result.basis)[0].numpy()
         return np.linalg.norm(pred[labelled] - ref[labelled], axis=-1).mean()
 
     assert error_at_labels(lips) < 0.95 * error_at_labels(plain)  # (deterministic: seeded; 6% here)
@@ -139,7 +139,7 @@ def test_fit_report_says_whether_lips_close_and_how_the_style_does_on_unseen_fra
         template = torch.zeros(468, 3)
         template[14, 1] = -gap  # lower lip this far below the upper one at rest
         with torch.no_grad():
-            ref = model.decode_motion(model.viseme_decoder(audio_features(model, audio)), secret, template)[0].numpy()
+            ref = model.motion(model.visemes(features(model, audio)), secret, template)[0].numpy()
         fit = adapt(model, audio, ref, template.numpy(), AdaptConfig(stage1_steps=150, stage2_steps=0, stages="style"),
                     lip_weights=weights).fit
         assert fit["lip_closures"] == 3 and fit["closures_kept"] == kept

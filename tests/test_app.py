@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import shared_file
+from imitator.audio import SAMPLE_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
 BROWSER_DIR = Path(__file__).parent / "browser"
@@ -49,7 +50,8 @@ def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("app")
     port = _free_port()
     env = {**os.environ, "IMITATOR_STYLE_DIR": str(tmp / "styles"), "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+           "HF_HUB_OFFLINE": "1", "GRADIO_TEMP_DIR": str(tmp / "gradio"),
+           "IMITATOR_OUTPUT_DIR": str(tmp / "outputs"), "IMITATOR_KEEP_OUTPUTS": "2", "IMITATOR_MAX_UPLOAD_MB": "30"}
     model = _test_model(tmp / "model")
     if model:
         env["IMITATOR_MODEL"] = model
@@ -112,9 +114,62 @@ def test_browser_creates_a_style_and_plays_the_animation(server):
     assert "error" not in result, result
     assert "Style 'Congressman' is ready" in result["summary"]
     assert result["selectedStyle"] == "Congressman"
-    expected = len(load_audio(audio)) / 16000
+    expected = len(load_audio(audio)) / SAMPLE_RATE
     assert abs(result["videoDuration"] - expected) < 0.1, (result["videoDuration"], expected)
     assert result["playing"] is True, result["playing"]
     for name in ("animation.mp4", "animation.npz", "animation_obj.zip", "animation.glb"):
         assert name in result["downloads"].replace("\n", "")
     assert (shots / "app_animated.png").is_file()
+
+
+def test_a_style_made_after_start_is_usable_by_a_new_client(server):
+    """Issue 15 item 7: a fresh gradio_client session got "Value: Ada is not in the list of choices" for a style
+    created after the app started (the README's two-program flow)."""
+    from gradio_client import Client, handle_file
+
+    from imitator.style_store import load_style, save_style
+
+    url, tmp = server
+    late = load_style("Ava")
+    late.meta.name = "Late Arrival"
+    save_style(late, tmp / "styles")
+    video, files, info = Client(url, verbose=False).predict(
+        handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "Late Arrival", False, api_name="/animate")
+    assert "style 'Late Arrival'" in info
+
+
+def test_unknown_style_and_bad_audio_are_specific_errors(server):
+    """Issue 15: the app never shows a generic "upstream error"; each user error is the library's message."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, tmp = server
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError, match="no style named 'Nobody'"):
+        client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "Nobody", False,
+                       api_name="/animate")
+    import numpy as np
+    import soundfile as sf
+
+    bad = tmp / "nan.wav"
+    sf.write(bad, np.full(SAMPLE_RATE, np.nan, np.float32), SAMPLE_RATE, subtype="FLOAT")
+    with pytest.raises(AppError, match="NaN or infinite samples"):
+        client.predict(handle_file(str(bad)), "generic (no style)", False, api_name="/animate")
+
+
+def test_outputs_are_cleaned_and_uploads_capped(server):
+    """Issue 15 item 8: every animate left a folder forever, and a 200 MB upload was accepted."""
+    from gradio_client import Client, handle_file
+
+    url, tmp = server
+    client = Client(url, verbose=False)
+    for _ in range(3):
+        client.predict(handle_file(str(ROOT / "examples" / "bob_bought_a_map.flac")), "generic (no style)", False,
+                       api_name="/animate")
+    kept = list((tmp / "outputs").glob("imitator-anim-*"))
+    assert 1 <= len(kept) <= 2  # IMITATOR_KEEP_OUTPUTS=2 in the server's environment
+    big = tmp / "big.wav"
+    with open(big, "wb") as f:
+        f.truncate(40 * 2**20)  # over the server's IMITATOR_MAX_UPLOAD_MB=30
+    with pytest.raises(Exception, match="exceeds the maximum file size|413|[Mm]aximum allowed size"):
+        client.predict(handle_file(str(big)), "generic (no style)", False, api_name="/animate")

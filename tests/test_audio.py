@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file, speechlike
-from imitator.audio import AudioLimits, load_audio
+from imitator.audio import SAMPLE_RATE, AudioLimits, load_audio
 from imitator.errors import (AudioTooLongError, AudioTooShortError, NoAudioStreamError, SilentAudioError,
                              UnsupportedAudioError)
 
@@ -72,16 +72,16 @@ def test_formats_load_as_mono_16k(tmp_path, name, fmt, codec, video):
     path = write_media(tmp_path / name, src, rate=rate, fmt=fmt, codec=codec, video=video)
     audio = load_audio(path)
     assert audio.dtype == np.float32 and audio.ndim == 1
-    assert abs(len(audio) / 16000 - SECONDS) < 0.1  # codec padding is at most a few frames
+    assert abs(len(audio) / SAMPLE_RATE - SECONDS) < 0.1  # codec padding is at most a few frames
     assert 0.05 < np.abs(audio).max() < 1.0
 
 
 def test_format_judged_by_content_not_name(tmp_path):
-    path = write_media(tmp_path / "really_flac.mp3", speechlike(1.0), rate=16000, fmt="flac", codec="flac")
+    path = write_media(tmp_path / "really_flac.mp3", speechlike(1.0), rate=SAMPLE_RATE, fmt="flac", codec="flac")
     wrong = tmp_path / "named.wav"
     shutil.copy(write_media(tmp_path / "x.ogg", speechlike(1.0, sr=48000), fmt="ogg", codec="libopus", rate=48000), wrong)
-    assert abs(len(load_audio(path)) - 16000) < 1600  # codec frame padding
-    assert abs(len(load_audio(wrong)) - 16000) < 2000
+    assert abs(len(load_audio(path)) - SAMPLE_RATE) < 1600  # codec frame padding
+    assert abs(len(load_audio(wrong)) - SAMPLE_RATE) < 2000
 
 
 def test_bytes_input_and_resampling_preserve_pitch(tmp_path):
@@ -90,12 +90,12 @@ def test_bytes_input_and_resampling_preserve_pitch(tmp_path):
     path = write_media(tmp_path / "tone.wav", (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate=rate)
     audio = load_audio(path.read_bytes())
     spectrum = np.abs(np.fft.rfft(audio))
-    assert abs(np.argmax(spectrum) * 16000 / len(audio) - 440) < 3
+    assert abs(np.argmax(spectrum) * SAMPLE_RATE / len(audio) - 440) < 3
 
 
 def test_shared_wav_named_mp3_loads():
     audio = load_audio(shared_file("audio", "wav_named_mp3.mp3"))
-    assert abs(len(audio) / 16000 - 6.32) < 0.05
+    assert abs(len(audio) / SAMPLE_RATE - 6.32) < 0.05
 
 
 def test_video_without_audio(tmp_path):
@@ -111,19 +111,19 @@ def test_video_without_audio(tmp_path):
 
 
 def test_silent_audio(tmp_path):
-    path = write_media(tmp_path / "quiet.wav", np.zeros(16000, np.float32), rate=16000)
+    path = write_media(tmp_path / "quiet.wav", np.zeros(SAMPLE_RATE, np.float32), rate=SAMPLE_RATE)
     with pytest.raises(SilentAudioError, match="silent"):
         load_audio(path)
 
 
 def test_too_short(tmp_path):
-    path = write_media(tmp_path / "blip.wav", speechlike(0.2), rate=16000)
+    path = write_media(tmp_path / "blip.wav", speechlike(0.2), rate=SAMPLE_RATE)
     with pytest.raises(AudioTooShortError, match="0.20 s"):
         load_audio(path)
 
 
 def test_too_long_is_configurable(tmp_path):
-    path = write_media(tmp_path / "long.wav", speechlike(3.0), rate=16000)
+    path = write_media(tmp_path / "long.wav", speechlike(3.0), rate=SAMPLE_RATE)
     with pytest.raises(AudioTooLongError, match="limit is 2 s"):
         load_audio(path, AudioLimits(max_seconds=2.0))
     assert len(load_audio(path, AudioLimits(max_seconds=5.0))) == 48000

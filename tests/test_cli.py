@@ -5,6 +5,7 @@ import soundfile as sf
 import torch
 
 from conftest import speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.checkpoint import save_model
 from imitator.cli import main
 from imitator.model import Imitator, ModelConfig
@@ -21,7 +22,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture
 def speech(tmp_path):
     path = tmp_path / "speech.wav"
-    sf.write(path, speechlike(2.0), 16000)
+    sf.write(path, speechlike(2.0), SAMPLE_RATE)
     return str(path)
 
 
@@ -35,10 +36,10 @@ def test_animate_writes_npz(model_dir, speech, tmp_path, capsys):
 
 def test_user_errors_are_one_line_without_traceback(model_dir, tmp_path, capsys):
     silent = tmp_path / "silent.wav"
-    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    sf.write(silent, np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
     with pytest.raises(SystemExit) as exit_info:
         main(["animate", str(silent), "--model", model_dir, "--npz", str(tmp_path / "x.npz")])
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("imitator animate: error: silent.wav is silent") and "Traceback" not in err
     with pytest.raises(SystemExit):
@@ -66,3 +67,18 @@ def test_animate_writes_a_playable_video_side_by_side(model_dir, speech, tmp_pat
         assert v.codec_context.width == 2 * v.codec_context.height  # two panels
         assert abs(float(c.duration / 1e6) - 2.0) < 0.1
     assert (tmp_path / "a.glb").stat().st_size > 10000
+
+
+def test_animate_blinks_only_in_exports_when_asked(model_dir, tmp_path):
+    """Exported meshes carry the model's motion alone unless --blinks; with it, the eyelids close."""
+    from imitator.export import load_npz
+
+    speech = str(tmp_path / "long.wav")
+    sf.write(speech, speechlike(8.0), 16000)  # long enough for blinks a few seconds apart
+    main(["animate", speech, "--model", model_dir, "--npz", str(tmp_path / "plain.npz")])
+    main(["animate", speech, "--model", model_dir, "--npz", str(tmp_path / "blink.npz"), "--blinks"])
+    plain, blink = load_npz(tmp_path / "plain.npz").vertices, load_npz(tmp_path / "blink.npz").vertices
+    lids = lambda v: np.linalg.norm(v[:, 159] - v[:, 145], axis=1)  # noqa: E731  (right eye, upper - lower)
+    assert lids(blink).min() < 0.1 * lids(plain).min()
+    moved = np.abs(blink - plain).max(axis=(0, 2)) > 1e-4
+    assert moved[[159, 145]].all() and not moved[[13, 14, 152]].any()  # the eyelids, not the mouth

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from conftest import make_tiny_dataset, shared_file, speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.encoders import build_encoder, features_at_fps, n_motion_frames, resample_features
 from imitator.errors import EncoderUnavailableError
 
@@ -27,7 +28,7 @@ def test_frozen_encoders_give_one_row_per_motion_frame(name, dim):
 
 def test_whisper_windows_long_audio_and_separates_speech_from_silence():
     enc = build_encoder("whisper-tiny.en")
-    audio = np.concatenate([speechlike(20.0), np.zeros(16000 * 25, np.float32), speechlike(20.0, seed=3)])
+    audio = np.concatenate([speechlike(20.0), np.zeros(SAMPLE_RATE * 25, np.float32), speechlike(20.0, seed=3)])
     raw = enc.encode(audio)  # 65 s: three 30 s windows, padding frames dropped
     assert raw.shape == (65 * 50, 384)
     speech, silence = raw[100:900], raw[1200:2000]

@@ -90,7 +90,9 @@ def test_glb_round_trip_and_trimesh(tmp_path, sequence):
 
 def test_glb_keyframes_for_long_sequences(tmp_path, sequence):
     path = tmp_path / "short.glb"
-    save_glb(path, sequence, FACES, fps=30, options=GlbOptions(max_targets=9, interpolation="STEP", normals=False))
+    note = save_glb(path, sequence, FACES, fps=30,
+                    options=GlbOptions(max_targets=9, interpolation="STEP", normals=False))
+    assert note and "10 of 40 frames" in note  # a cap is never silent
     gltf, _ = read_glb(path)
     primitive = gltf["meshes"][0]["primitives"][0]
     assert len(primitive["targets"]) == 9 and "NORMAL" not in primitive["attributes"]
@@ -102,6 +104,51 @@ def test_glb_keyframes_for_long_sequences(tmp_path, sequence):
     assert np.abs(loaded.vertices - sequence[keys]).max() < 1e-3
     save_glb(tmp_path / "full.glb", sequence, FACES, fps=30)
     assert path.stat().st_size < 0.2 * (tmp_path / "full.glb").stat().st_size
+
+
+def test_textured_glb_keeps_the_face_picture_and_every_frame(tmp_path, sequence):
+    """400 frames (more than the old 300-keyframe cap), textured: the image is in the file, the mesh has
+    texture coordinates, and loading it back gives every frame."""
+    from PIL import Image
+
+    from imitator.texture import neutral_texture, with_white_patch
+
+    long = np.concatenate([sequence] * 10)
+    path = tmp_path / "face.glb"
+    assert save_glb(path, long, FACES, fps=30, texture=neutral_texture()) is None
+    gltf, binary = read_glb(path)
+    (image,) = gltf["images"]
+    view = gltf["bufferViews"][image["bufferView"]]
+    png = Image.open(io.BytesIO(binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]]))
+    assert image["mimeType"] == "image/png" and np.array_equal(np.asarray(png), with_white_patch(neutral_texture()))
+    material = gltf["materials"][0]["pbrMetallicRoughness"]
+    assert material["baseColorTexture"]["index"] == 0 and gltf["textures"][0]["source"] == 0
+    primitive = gltf["meshes"][0]["primitives"][0]
+    uv = gltf["accessors"][primitive["attributes"]["TEXCOORD_0"]]
+    assert uv["type"] == "VEC2" and uv["count"] == gltf["accessors"][primitive["attributes"]["POSITION"]]["count"]
+    loaded = load_glb(path)
+    assert len(loaded.vertices) == len(long) and np.allclose(loaded.times, np.arange(len(long)) / 30)
+    assert np.abs(loaded.vertices[:, :468] - long).max() < 1e-3   # the face; then eyes, mouth, teeth
+    assert loaded.vertices.shape[1] > 468
+    scene = trimesh.load(path)
+    (mesh,) = scene.geometry.values()
+    assert mesh.visual.uv.shape == (loaded.vertices.shape[1], 2)  # another reader finds the texture coordinates
+
+
+def test_textured_obj_zip_has_material_and_picture(tmp_path, sequence):
+    from imitator.texture import neutral_texture
+
+    path = tmp_path / "face.zip"
+    save_obj_zip(path, sequence[:3], FACES, fps=30, texture=neutral_texture())
+    with zipfile.ZipFile(path) as z:
+        assert {"face.mtl", "face.png", "frame_00002.obj"} <= set(z.namelist())
+        obj = z.read("frame_00000.obj").decode()
+        assert "map_Kd face.png" in z.read("face.mtl").decode()
+    assert "mtllib face.mtl" in obj and "usemtl teeth" in obj and obj.count("\nvt ") > 468
+    loaded = load_obj_zip(path)
+    assert np.abs(loaded.vertices[:, :468] - sequence[:3]).max() < 1e-4
+    scene = trimesh.load(io.BytesIO(obj.encode()), file_type="obj", process=False, group_material=True)
+    assert len(scene.geometry) == 3   # another reader finds the three materials: face, mouth, teeth
 
 
 def test_single_frame_glb_has_no_animation(tmp_path, sequence):

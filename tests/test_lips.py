@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from imitator.audio import SAMPLE_RATE
 from imitator.align import BILABIALS, SILENCE, Aligner, AlignmentError
 from imitator.data.dataset import Dataset
 from imitator.data.speech import Voice, espeak_available, synthesize
@@ -72,7 +73,7 @@ def test_alignment_finds_the_bilabials_in_order(aligner):
     phones = aligner.align(audio, text)
     assert [p for p, _, _ in phones if p in BILABIALS] == ["B", "B", "M", "P"]
     starts = [s for _, s, _ in phones]
-    assert starts == sorted(starts) and phones[-1][2] <= len(audio) / 16000 + 0.01
+    assert starts == sorted(starts) and phones[-1][2] <= len(audio) / SAMPLE_RATE + 0.01
     assert phones[0][0] == SILENCE and phones[0][2] >= 0.15  # the 0.25 s of leading silence
 
 
@@ -80,7 +81,7 @@ def test_alignment_drops_unknown_words_and_refuses_empty_text(aligner):
     known, unknown = aligner.known_words("My zqxwv map")
     assert known == ["my", "map"] and unknown == ["zqxwv"]
     with pytest.raises(AlignmentError):
-        aligner.align(np.zeros(16000, np.float32), "zqxwv 123")
+        aligner.align(np.zeros(SAMPLE_RATE, np.float32), "zqxwv 123")
 
 
 @pytest.fixture(scope="module")

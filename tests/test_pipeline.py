@@ -4,12 +4,13 @@ import pytest
 import torch
 
 from conftest import shared_file, speechlike
+from imitator.audio import SAMPLE_RATE
 from imitator.adapt import AdaptConfig
 from imitator.checkpoint import load_model, save_model
-from imitator.errors import NoAudioStreamError, SilentAudioError
+from imitator.errors import NoAudioStreamError, SilentAudioError, StyleModelMismatchError, StyleNotFoundError
 from imitator.model import Imitator, ModelConfig
-from imitator.pipeline import animate, create_style
-from imitator.styles import StyleModelMismatchError, StyleNotFoundError, list_styles
+from imitator.pipeline import animate, create_style, picture_note
+from imitator.style_store import delete_style, list_styles, load_style
 
 FAST = AdaptConfig(stage1_steps=40, stage2_steps=40)
 
@@ -50,14 +51,22 @@ def test_create_style_from_real_video_then_animate(model, tmp_path, monkeypatch)
     # ... and the style was fitted to contact-true targets: the lips touch at the labelled closures
     closed = label_frames(fitted["lip_weights"])
     assert style.meta.fit["closures_made_contact_true"] >= 1
-    assert (lip_distance(fitted["vertices"][closed]) < 0.5).mean() >= style.meta.fit["closures_made_contact_true"] / len(closed) - 1e-9
+    touching = (lip_distance(fitted["vertices"][closed]) < 0.5).mean()
+    assert touching >= style.meta.fit["closures_made_contact_true"] / len(closed) - 1e-9
     assert 0 <= style.meta.fit["closures_kept"] <= 1 and style.meta.fit["holdout_lip_sync_mm"] > 0
+    # a picture of the face, saved in the style's file and given to the animation for rendering
+    assert style.texture.dtype == torch.uint8 and style.texture.shape == (512, 512, 3)
+    assert torch.equal(load_style("Congressman", user_dir=tmp_path).texture, style.texture)
+    assert "picture of the face" in picture_note(style)
 
     anim = animate(speechlike(3.0), style="Congressman", model=model, user_dir=tmp_path)
     assert anim.vertices.shape == (90, 468, 3) and anim.faces.shape == (852, 3) and anim.fps == 30.0
     assert anim.style == "Congressman"
     # the person's own face, not the model's mean face (zeros here)
     assert np.abs(anim.vertices.mean(0) - style.template.numpy()).mean() < 5.0
+    assert np.array_equal(anim.texture, style.texture.numpy())
+    delete_style("Congressman", user_dir=tmp_path)  # the picture goes with the style: no file is left
+    assert list(tmp_path.glob("Congressman*")) == []
 
 
 def test_generic_and_training_styles(model):
@@ -69,7 +78,8 @@ def test_generic_and_training_styles(model):
 
 
 def test_style_for_other_weights_is_refused(model, tmp_path):
-    from imitator.styles import Style, StyleMeta, save_style
+    from imitator.style_store import save_style
+    from imitator.styles import Style, StyleMeta
 
     save_style(Style(StyleMeta("Other", model_id="0123456789abcdef"), torch.zeros(468, 3), torch.zeros(64)), tmp_path)
     with pytest.raises(StyleModelMismatchError):
@@ -83,7 +93,7 @@ def test_unknown_style(model, tmp_path):
 
 def test_silent_speech_is_refused(model):
     with pytest.raises(SilentAudioError):
-        animate(np.zeros(16000, np.float32), model=model)
+        animate(np.zeros(SAMPLE_RATE, np.float32), model=model)
 
 
 def test_video_without_audio_cannot_make_a_style(model, tmp_path):

@@ -5,14 +5,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from imitator.audio import SAMPLE_RATE
 from imitator.align import BILABIALS, SILENCE, Aligner
 from imitator.data.dataset import Dataset
 from imitator.data.faces import load_faces
 from imitator.data.rig import VisemeRig
 from imitator.data.speech import espeak_available
-from imitator.data.style import SpeakingStyle
+from imitator.data.speaker import SpeakerTraits
 from imitator.data.synthetic import CorpusConfig, load_sentences, load_truth, make_corpus
-from imitator.data.visemes import articulate
+from imitator.data.articulation import articulate
 from imitator.topology import MEDIAPIPE_468 as TOPO, lip_distance
 
 needs_espeak = pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
@@ -69,7 +70,7 @@ def test_sentences_cover_english_and_are_rich_in_bilabials():
 
 
 def test_rig_lips_touch_exactly_on_closures_and_open_for_vowels(rig):
-    art, v = _animate(rig, SpeakingStyle(jaw=1.4, rest_gap_mm=2.5))
+    art, v = _animate(rig, SpeakerTraits(jaw=1.4, rest_gap_mm=2.5))
     d = lip_distance(v)
     assert lip_distance(rig.neutral) < 1e-3  # the template's lips touch
     assert len(art.closure_frames) == 2  # m and p of "map" are two contacts (a vowel between)
@@ -79,7 +80,7 @@ def test_rig_lips_touch_exactly_on_closures_and_open_for_vowels(rig):
 
 
 def test_rig_motion_is_smooth_and_anticipates(rig):
-    art, v = _animate(rig, SpeakingStyle())
+    art, v = _animate(rig, SpeakerTraits())
     speed = np.linalg.norm(np.diff(v[:, TOPO.lip_vertices], axis=0), axis=-1).max()
     assert speed < 6.0  # mm per frame (30 fps): no jumps
     # Rounding of the /u/ in "you" already shows on the /j/ before it (anticipatory coarticulation) ...
@@ -90,8 +91,8 @@ def test_rig_motion_is_smooth_and_anticipates(rig):
 
 def test_labiodental_lifts_the_lower_lip(rig):
     phones = [(SILENCE, 0.0, 0.3), ("AA", 0.3, 0.5), ("F", 0.5, 0.65), ("AA", 0.65, 0.85), (SILENCE, 0.85, 1.2)]
-    art = articulate(phones, 36, FPS, SpeakingStyle(jitter=0.0), np.random.default_rng(0))
-    d = lip_distance(rig.animate(art, SpeakingStyle()))
+    art = articulate(phones, 36, FPS, SpeakerTraits(jitter=0.0), np.random.default_rng(0))
+    d = lip_distance(rig.animate(art, SpeakerTraits()))
     assert d[_frame(0.575)] < 0.6 * min(d[_frame(0.4)], d[_frame(0.75)])
     assert d[_frame(0.575)] > 1.0  # the lips do not close on f
 
@@ -107,11 +108,11 @@ def test_styles_differ_measurably(rig):
                 "protrusion": rel[_frame(1.2), mid, 2],
                 "smile": rel[:, [left, right], 1].mean()}
 
-    base = measures(SpeakingStyle())
-    assert measures(SpeakingStyle(jaw=1.5))["opening"] > 1.3 * base["opening"]
-    assert measures(SpeakingStyle(asymmetry=0.4))["asymmetry"] > 1.3 * base["asymmetry"]
-    assert measures(SpeakingStyle(protrusion=1.6))["protrusion"] > base["protrusion"] + 2.0
-    assert measures(SpeakingStyle(smile=0.8))["smile"] > base["smile"] + 1.5
+    base = measures(SpeakerTraits())
+    assert measures(SpeakerTraits(jaw=1.5))["opening"] > 1.3 * base["opening"]
+    assert measures(SpeakerTraits(asymmetry=0.4))["asymmetry"] > 1.3 * base["asymmetry"]
+    assert measures(SpeakerTraits(protrusion=1.6))["protrusion"] > base["protrusion"] + 2.0
+    assert measures(SpeakerTraits(smile=0.8))["smile"] > base["smile"] + 1.5
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def test_corpus_format_splits_and_true_closures(tiny):
     for info in data.infos:
         seq = data.load(info)
         assert seq.audio.dtype == np.float32 and seq.vertices.shape[1:] == (468, 3)
-        assert abs(len(seq.vertices) - len(seq.audio) / 16000 * FPS) <= 1
+        assert abs(len(seq.vertices) - len(seq.audio) / SAMPLE_RATE * FPS) <= 1
         closures = np.array(truth["sequences"][info.id]["closure_frames"], dtype=int)
         d = lip_distance(seq.vertices)
         assert d.max() > 4.0  # the mouth opens in speech

@@ -13,6 +13,7 @@ from conftest import shared_file
 pytest.importorskip("mediapipe", reason="face tracking needs mediapipe (the 'tracking' extra)")
 av = pytest.importorskip("av")
 
+from imitator.audio import SAMPLE_RATE  # noqa: E402
 from imitator.cli import main  # noqa: E402
 from imitator.errors import (FaceLostError, ImitatorError, NoFaceError, UnreadableVideoError,  # noqa: E402
                              VideoTooShortError)
@@ -33,9 +34,9 @@ def write_video(path: Path, frames, times=None, fps: int = 25, audio: np.ndarray
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         v.time_base = Fraction(1, 1000)
         a = None
-        rate = 48000 if codecs[1] in ("libopus", "opus") else 16000
+        rate = 48000 if codecs[1] in ("libopus", "opus") else SAMPLE_RATE
         if audio is not None:
-            audio = np.repeat(audio, rate // 16000)  # crude upsampling is enough for these tests
+            audio = np.repeat(audio, rate // SAMPLE_RATE)  # crude upsampling is enough for these tests
             a = out.add_stream(codecs[1], rate=rate, layout="mono")
         for i, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
@@ -102,12 +103,15 @@ def test_real_video_shapes_units_and_frame(may):
     assert t[1, 2] > t[33, 2] + 10  # z toward the camera: the nose tip sticks out
     assert np.allclose(t[168], 0, atol=1e-4)  # origin at the nose bridge
     assert lip_distance(t) < np.median(lip_distance(r.vertices))  # the template has a closed-ish mouth
+    frame = r.texture_frame  # the frame for the face texture: with the 10 iris landmarks, mouth near rest
+    assert frame.pixels.shape == (478, 2) and frame.image.ndim == 3
+    assert lip_distance(r.vertices[frame.frame_index]) < np.percentile(lip_distance(r.vertices), 50)
 
 
 def test_real_video_is_stabilised_and_audio_aligned(may):
     r, calls = may
     assert rigid_jitter(r.vertices) < 0.3
-    assert r.has_audio and len(r.audio) == 150 * 16000 // 30 and r.audio.dtype == np.float32
+    assert r.has_audio and len(r.audio) == 150 * SAMPLE_RATE // 30 and r.audio.dtype == np.float32
     assert r.warnings == []
     assert 0.7 <= r.metadata["depth_scale"] <= 1.3
     fractions = [f for f, _ in calls]
@@ -164,7 +168,7 @@ def test_rotated_portrait_video_without_audio(tmp_path):
     assert r.metadata["source"]["rotation"] == -90 and (tmp_path / "r.png").exists()
     assert r.valid.all() and r.vertices.shape == reference.vertices.shape == (48, 468, 3)
     assert np.abs(r.vertices - reference.vertices).mean() < 0.5  # mm: the same face, upright both times
-    assert not r.has_audio and "audio" in r.warnings[0] and "style" in r.warnings[0]
+    assert not r.has_audio and r.warnings[0].code == "no_audio" and "style" in str(r.warnings[0])
 
 
 def test_variable_frame_rate_is_resampled_to_30fps(tmp_path):
@@ -192,16 +196,16 @@ def test_short_gaps_are_filled_long_gaps_reported_and_audio_stays_aligned(tmp_pa
     blank = gray(512, 512)
     # 25 fps: face 1.2 s, nothing 0.32 s, face 1.2 s, nothing 0.8 s, face 1.2 s
     frames = face[:30] + [blank] * 8 + face[30:60] + [blank] * 20 + face[60:90]
-    audio = np.zeros(int(len(frames) / 25 * 16000), np.float32)
-    audio[16000:16000 + 160] = 0.8  # a click at exactly 1.0 s
+    audio = np.zeros(int(len(frames) / 25 * SAMPLE_RATE), np.float32)
+    audio[SAMPLE_RATE:SAMPLE_RATE + 160] = 0.8  # a click at exactly 1.0 s
     r = track_video(write_video(tmp_path / "gaps.mp4", frames, audio=audio))
     gap_long = slice(int(2.72 * 30) + 2, int(3.52 * 30) - 2)
     gap_short = slice(int(1.2 * 30) + 2, int(1.52 * 30) - 2)
     assert not r.detected[gap_short].any() and r.valid[gap_short].all()
     assert not r.valid[gap_long].any()
-    assert len(r.warnings) == 1 and "no face from 2.7" in r.warnings[0]
+    assert [w.code for w in r.warnings] == ["face_lost"] and "no face from 2.7" in str(r.warnings[0])
     click = int(np.argmax(np.abs(r.audio) > 0.4))
-    assert abs(click - 16000) < 16000 * 0.02  # within 20 ms of where it is in the file
+    assert abs(click - SAMPLE_RATE) < SAMPLE_RATE * 0.02  # within 20 ms of where it is in the file
 
 
 def test_browser_webm_with_two_faces_tracks_the_larger(tmp_path):
@@ -210,13 +214,13 @@ def test_browser_webm_with_two_faces_tracks_the_larger(tmp_path):
     frames = real_frames("May_5s.mp4", 32)
     both = [np.concatenate([f, np.pad(cv2.resize(f, (256, 256)), ((128, 128), (0, 0), (0, 0)))], 1)
             for f in frames]  # 768 x 512: the face on the left is twice the size of the one on the right
-    audio = np.zeros(int(32 / 25 * 16000), np.float32)
+    audio = np.zeros(int(32 / 25 * SAMPLE_RATE), np.float32)
     audio[8000:8160] = 0.8  # a click at 0.5 s
     r = track_video(write_video(tmp_path / "webcam.webm", both, audio=audio, codecs=("libvpx", "libopus")))
     assert r.metadata["source"]["codec"] == "vp8" and r.valid.all()
     assert r.preview.pixels[:, 0].max() < 512  # every landmark on the large face
     click = int(np.argmax(np.abs(r.audio) > 0.4))
-    assert abs(click - 8000) < 16000 * 0.02
+    assert abs(click - 8000) < SAMPLE_RATE * 0.02
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -226,7 +230,7 @@ def test_not_a_video(tmp_path):
         track_video(tmp_path / "notes.mp4")
     import soundfile as sf
 
-    sf.write(tmp_path / "speech.wav", np.zeros(16000, np.float32), 16000)
+    sf.write(tmp_path / "speech.wav", np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
     with pytest.raises(UnreadableVideoError, match="no video stream"):
         track_video(tmp_path / "speech.wav")
     with pytest.raises(FileNotFoundError):
@@ -237,7 +241,7 @@ def test_cli_reports_errors_in_one_line(tmp_path, capsys):
     (tmp_path / "notes.mp4").write_text("text")
     with pytest.raises(SystemExit) as e:
         main(["track", str(tmp_path / "notes.mp4"), "--out", str(tmp_path / "o.npz")])
-    assert e.value.code == 1
+    assert e.value.code == 2
     assert "imitator track: error: notes.mp4 is not a video" in capsys.readouterr().err
 
 

@@ -1,16 +1,17 @@
 import json
-import numpy as np
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from conftest import make_tiny_dataset
 from imitator.checkpoint import load_model, model_hash
+from imitator.errors import ConfigError
 from imitator.inference import predict_vertices
 from imitator.train import TrainConfig, epoch_lr, train
 
@@ -161,7 +162,7 @@ def test_sampling_weights_mix_datasets_and_balance_people():
     assert w[:9].sum() == pytest.approx(0.125) and w[9] == pytest.approx(0.125)  # every person equally often
     w = sampling_weights(parts, [1, 1], identity_balance=0.5).numpy()
     assert w[:9].sum() / w[9] == pytest.approx(3.0)  # sqrt(900 / 100)
-    with pytest.raises(ValueError, match="identity_balance"):
+    with pytest.raises(ConfigError, match="identity_balance"):
         sampling_weights(parts, [1, 1], identity_balance=2.0)
     # the draws follow the weights, and are the same for the same seed and epoch
     order = _epoch_order(11, seed=0, epoch=3, rank=0, world=1, weights=torch.from_numpy(w), size=20000)
@@ -200,7 +201,7 @@ def test_fine_tune_on_two_datasets_adds_styles_and_a_real_generic_style(tmp_path
     old = base_model.motion_decoder.style.weight
     assert torch.equal(bigger.motion_decoder.style.weight[:, :2], old)
     assert torch.allclose(bigger.motion_decoder.style.weight[:, 2], old.mean(1))
-    with pytest.raises(ValueError, match="keeps the model's styles first"):
+    with pytest.raises(ConfigError, match="keeps the model's styles first"):
         extend_styles(base_model, ("real0", "syn0", "syn1"))
 
     cfg = TrainConfig([str(synth), str(real)], str(tmp_path / "tuned"), encoder="mel", epochs=2, lr=1e-3,
@@ -217,9 +218,9 @@ def test_fine_tune_on_two_datasets_adds_styles_and_a_real_generic_style(tmp_path
     history = json.loads((tmp_path / "tuned" / "history.json").read_text())
     assert len(history[-1]["val_by_data"]) == 2
     assert torch.equal(model.template, base_model.template)  # the mean face is the base model's
-    with pytest.raises(ValueError, match="not trained on"):
+    with pytest.raises(ConfigError, match="not trained on"):
         train(TrainConfig([str(synth)], str(tmp_path / "x"), encoder="mel", generic_from=[str(real)], progress=False))
-    with pytest.raises(ValueError, match="one non-negative share per dataset"):
+    with pytest.raises(ConfigError, match="one non-negative share per dataset"):
         train(TrainConfig([str(synth), str(real)], str(tmp_path / "x"), encoder="mel", mix=[1], progress=False))
 
 

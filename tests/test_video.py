@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from imitator.audio import SAMPLE_RATE
 from imitator.video import write_mp4
 
 
@@ -18,7 +19,7 @@ def colour_frames(n: int, height: int = 96, width: int = 128):
         yield np.broadcast_to(colours[i % 3], (height, width, 3)).copy()
 
 
-def tone(seconds: float, sr: int = 16000) -> np.ndarray:
+def tone(seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
 
 
@@ -50,7 +51,7 @@ def test_mp4_with_audio_round_trip(tmp_path, audio_seconds):
     assert info["rate"] == 30 and len(info["frames"]) == 45
     assert info["video_s"] == pytest.approx(1.5, abs=1e-3)
     (codec, audio_s, rate), = info["audio"]
-    assert codec == "aac" and rate == 16000
+    assert codec == "aac" and rate == SAMPLE_RATE
     assert abs(audio_s - info["video_s"]) < 0.05
     # Colours survive (RGB order, not BGR): frame 0 red, 1 green, 2 blue.
     for i, channel in enumerate((0, 1, 2)):

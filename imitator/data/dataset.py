@@ -4,7 +4,7 @@ A dataset is a folder:
 
     DATASET/
       index.json                 {"format": "imitator-dataset/1", "topology": ..., "fps": 30.0,
-                                  "sample_rate": 16000, "sequences": [SequenceInfo, ...]}
+                                  "sample_rate": SAMPLE_RATE, "sequences": [SequenceInfo, ...]}
       sequences/<id>.npz         audio (N,) float32 16 kHz mono
                                  vertices (T, V, 3) float32, millimetres, at `fps`
                                  template (V, 3) float32, millimetres (the identity's neutral face)
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio import SAMPLE_RATE
+from ..errors import DatasetError
+
 FORMAT = "imitator-dataset/1"
-SAMPLE_RATE = 16000
 
 
 @dataclass
@@ -44,6 +46,11 @@ class Sequence:
     vertices: np.ndarray  # (T, V, 3) float32 mm
     template: np.ndarray  # (V, 3) float32 mm
     lip_weights: np.ndarray  # (T,) float32
+
+    @property
+    def labelled_closures(self) -> list[int]:
+        """Frames of true bilabial closures: the peaks (weight 1) of the lip-contact labels."""
+        return [int(i) for i in np.flatnonzero(self.lip_weights >= 0.999)]
 
 
 class DatasetWriter:
@@ -95,7 +102,7 @@ class Dataset:
             raise FileNotFoundError(f"{self.root} is not an imitator dataset (no index.json)")
         index = json.loads(path.read_text())
         if index.get("format") != FORMAT:
-            raise ValueError(f"{path}: unknown dataset format {index.get('format')!r}, expected {FORMAT!r}")
+            raise DatasetError(f"{path}: unknown dataset format {index.get('format')!r}, expected {FORMAT!r}")
         self.topology: str = index["topology"]
         self.fps: float = float(index["fps"])
         self.infos = [SequenceInfo(**{**s, "phones": [tuple(p) for p in s.get("phones", [])]})

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..topology import MEDIAPIPE_468, Topology
-from .style import SpeakingStyle
-from .visemes import Articulation
+from .speaker import SpeakerTraits
+from .articulation import Articulation
 
 _JAW_MAX_RAD = np.deg2rad(9.0)  # widest speech opening for style.jaw = 1 (about 13 mm at the lower lip)
 
@@ -94,7 +94,7 @@ class VisemeRig:
         return self._close(v[None], np.ones(1), 0.5)[0]
 
     # --- per frame ------------------------------------------------------------------------------------
-    def animate(self, art: Articulation, style: SpeakingStyle) -> np.ndarray:
+    def animate(self, art: Articulation, style: SpeakerTraits) -> np.ndarray:
         """(T, V, 3) float32 meshes in mm."""
         n = len(art.jaw)
         lever = float(np.linalg.norm((self.neutral[self.lower] - self._pivot)[:, 1:], axis=1).mean())

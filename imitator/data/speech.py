@@ -12,7 +12,9 @@ import soundfile as sf
 import soxr
 from scipy import signal
 
-SAMPLE_RATE = 16000
+from ..audio import SAMPLE_RATE
+from ..errors import ToolMissingError
+
 
 # espeak-ng's built-in English voices (the MBROLA ones need extra packages) and its voice variants:
 # accents x male/female/other timbres.
@@ -48,7 +50,7 @@ def espeak_available() -> bool:
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """`text` spoken by espeak-ng as 16 kHz mono float32."""
     if not espeak_available():
-        raise RuntimeError("espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
+        raise ToolMissingError("espeak-ng is not installed (Debian/Ubuntu: apt-get install espeak-ng)")
     cmd = ["espeak-ng", "-v", voice.espeak_name, "-s", str(voice.rate), "-p", str(voice.pitch), "--stdout", text]
     wav = subprocess.run(cmd, capture_output=True, check=True).stdout
     audio, rate = sf.read(io.BytesIO(wav), dtype="float32")

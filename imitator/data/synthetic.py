@@ -24,15 +24,17 @@ from typing import Callable
 
 import numpy as np
 
-from ..align import Aligner, AlignmentError
+from ..align import Aligner
+from ..audio import SAMPLE_RATE
+from ..errors import AlignmentError, DatasetError
 from ..lips import label_frames, label_sequence, match_closures
 from ..topology import get_topology, lip_distance
-from .dataset import SAMPLE_RATE, Dataset, DatasetWriter, Sequence, SequenceInfo
+from .dataset import Dataset, DatasetWriter, Sequence, SequenceInfo
 from .faces import load_faces, vary_face
 from .rig import VisemeRig
 from .speech import augment, random_voice, synthesize
-from .style import SpeakingStyle, random_style
-from .visemes import articulate
+from .speaker import SpeakerTraits, random_traits
+from .articulation import articulate
 
 TRUTH_FILE = "synthetic.json"
 
@@ -62,7 +64,7 @@ QUICK = CorpusConfig(n_identities=4, n_heldout_identities=1, sentences_per_ident
 class Identity:
     name: str
     template: np.ndarray
-    style: SpeakingStyle
+    style: SpeakerTraits
     heldout: bool
     face_recipe: dict
 
@@ -113,7 +115,7 @@ def plan(config: CorpusConfig) -> tuple[list[Identity], dict[str, list[int]], li
         splits["train"] += range(len(sentences), len(sentences) + len(extra))
         sentences = sentences + extra
     if config.sentences_per_identity - nt - nv > len(splits["train"]):
-        raise ValueError(f"only {len(splits['train'])} training sentences for "
+        raise DatasetError(f"only {len(splits['train'])} training sentences for "
                          f"{config.sentences_per_identity - nt - nv} per identity")
     heldout = set(rng.choice(config.n_identities, config.n_heldout_identities, replace=False).tolist())
     faces = list(load_faces().values())
@@ -122,7 +124,7 @@ def plan(config: CorpusConfig) -> tuple[list[Identity], dict[str, list[int]], li
         irng = np.random.default_rng([config.seed, i])
         # The first identities use each real face once; later ones blend two.
         template, recipe = vary_face(faces, i % len(faces), irng, blend=i >= len(faces))
-        ident = Identity(f"syn{i:02d}", template, random_style(irng), i in heldout, recipe)
+        ident = Identity(f"syn{i:02d}", template, random_traits(irng), i in heldout, recipe)
         identities.append(ident)
         if ident.heldout:
             extra = irng.choice(splits["train"], config.heldout_sentences_per_identity - nt, replace=False)
@@ -140,7 +142,7 @@ def make_corpus(out: str | os.PathLike, config: CorpusConfig = CorpusConfig(),
     """Generate the corpus into the folder `out` (created; must not already hold a dataset)."""
     out = Path(out)
     if (out / "index.json").exists():
-        raise ValueError(f"{out} already holds a dataset; choose another folder or delete it first")
+        raise DatasetError(f"{out} already holds a dataset; choose another folder or delete it first")
     start = time.time()
     identities, splits, jobs = plan(config)
     report = CorpusReport()

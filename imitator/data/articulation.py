@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from ..align import BILABIALS, SILENCE, Phones
-from .style import SpeakingStyle
+from .speaker import SpeakerTraits
 
 # phone: (jaw, round, spread, jaw dominance, lip dominance). Jaw 1 = the widest speech opening.
 _TARGETS: dict[str, tuple[float, float, float, float, float]] = {
@@ -46,7 +46,7 @@ _LABIODENTALS = frozenset({"F", "V"})
 
 
 @dataclass(frozen=True)
-class VisemeConfig:
+class ArticulationConfig:
     reach_before_s: float = 0.07   # dominance decay ahead of a phone (anticipation), times style.coarticulation
     reach_after_s: float = 0.045   # ... and after it (carry-over)
     smooth_s: float = 0.012        # final smoothing of the blended tracks
@@ -67,8 +67,8 @@ class Articulation:
     closure_intervals: list[tuple[float, float]]  # (start s, end s) of each contact
 
 
-def articulate(phones: Phones, n_frames: int, fps: float, style: SpeakingStyle, rng: np.random.Generator,
-               config: VisemeConfig = VisemeConfig()) -> Articulation:
+def articulate(phones: Phones, n_frames: int, fps: float, style: SpeakerTraits, rng: np.random.Generator,
+               config: ArticulationConfig = ArticulationConfig()) -> Articulation:
     segments = _expand_diphthongs(phones)
     jaw, rnd, spread = _blend(segments, n_frames, fps, style, rng, config)
     contacts = _contact_intervals(phones, style, config)
@@ -94,8 +94,8 @@ def _expand_diphthongs(phones: Phones) -> Phones:
     return out
 
 
-def _blend(segments: Phones, n_frames: int, fps: float, style: SpeakingStyle, rng: np.random.Generator,
-           config: VisemeConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _blend(segments: Phones, n_frames: int, fps: float, style: SpeakerTraits, rng: np.random.Generator,
+           config: ArticulationConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     duration = max(n_frames / fps, max((e for _, _, e in segments), default=0.0))
     grid = np.arange(0.0, duration + 1.0 / config.grid_hz, 1.0 / config.grid_hz)
     starts = np.array([s for _, s, _ in segments])[:, None]
@@ -117,7 +117,7 @@ def _blend(segments: Phones, n_frames: int, fps: float, style: SpeakingStyle, rn
     return tracks[0], tracks[1], tracks[2]
 
 
-def _contact_intervals(phones: Phones, style: SpeakingStyle, config: VisemeConfig) -> list[tuple[float, float]]:
+def _contact_intervals(phones: Phones, style: SpeakerTraits, config: ArticulationConfig) -> list[tuple[float, float]]:
     raw = []
     for p, s, e in phones:
         if p not in BILABIALS:

@@ -1,4 +1,4 @@
-"""A synthetic speaker's speaking style: how much and how (not what) the face moves when speaking."""
+"""A synthetic speaker's traits: how much and how (not what) the face moves when speaking (not a model Style)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ import numpy as np
 
 
 @dataclass(frozen=True)
-class SpeakingStyle:
+class SpeakerTraits:
     # Amplitudes (1 = the rig's average speaker)
     jaw: float = 1.0            # jaw opening
     lips: float = 1.0           # lip rounding and spreading
@@ -23,9 +23,9 @@ class SpeakingStyle:
     jitter: float = 0.1         # random variation of each phone's target (speech is never identical)
 
 
-def random_style(rng: np.random.Generator) -> SpeakingStyle:
+def random_traits(rng: np.random.Generator) -> SpeakerTraits:
     """A style drawn from ranges wide enough that speakers differ visibly, narrow enough to stay human."""
-    return SpeakingStyle(
+    return SpeakerTraits(
         jaw=float(rng.uniform(0.55, 1.5)),
         lips=float(rng.uniform(0.5, 1.5)),
         protrusion=float(rng.uniform(0.3, 1.7)),

@@ -1,0 +1,266 @@
+"""The offscreen renderer: one GL context, reused for every frame of every call (see the package docstring)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..avatar import Avatar, AvatarOptions
+from ..errors import RenderError
+from ..topology import MEDIAPIPE_468, Topology
+from .camera import Camera
+from .colormap import heat_colors, nice_vmax
+from .geometry import cavity, vertex_normals
+from .overlays import colorbar_overlay, label_overlay
+
+EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri "
+            "libgbm1` (a Hugging Face Space lists them in packages.txt).")
+
+Color = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    width: int = 512
+    height: int = 512
+    samples: int = 4             # MSAA samples per pixel for smooth edges (llvmpipe supports up to 4; 0 = off)
+    fill: float = 0.72           # share of the frame's height (or width) that the face's bounding box spans
+    fov_deg: float = 16.0        # vertical field of view: a long lens keeps perspective distortion low
+    background_top: Color = (0.20, 0.21, 0.24)
+    background_bottom: Color = (0.07, 0.07, 0.09)
+    occlusion: float = 0.3       # darkening of creases and hollows (a cheap ambient occlusion); 0 = off
+    cavity_mm: tuple[float, float] = (0.2, 1.5)  # hollows (see `cavity`) start darkening at the first
+                                                 # depth and are fully darkened at the second
+    texture_flatness: float = 0.5  # 0: textures get the full studio lighting; 1: flat light (the photo's own)
+    avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
+
+
+def _shader(name: str) -> str:
+    return (resources.files(__package__) / "shaders" / name).read_text()
+
+
+def _create_context():
+    try:
+        import moderngl
+    except ImportError as e:
+        raise RenderError(f"moderngl is not installed ({e}): pip install -r requirements.txt") from e
+    try:
+        return moderngl.create_standalone_context(backend="egl")
+    except Exception as e:  # moderngl/glcontext raise plain Exceptions with the EGL error text
+        raise RenderError(f"Offscreen OpenGL through EGL failed to start ({e}). {EGL_HELP}") from e
+
+
+class Renderer:
+    """An offscreen renderer that keeps its GL context and buffers: create once, render many.
+
+    Thread-safe: each frame is drawn under a lock, and no state is kept between frames (the texture is
+    uploaded again whenever a frame asks for another one), so generators from several threads (or
+    interleaved in one) can share a renderer."""
+
+    def __init__(self, options: RenderOptions = RenderOptions(), mesh: Topology | np.ndarray = MEDIAPIPE_468):
+        topology = mesh if isinstance(mesh, Topology) else None
+        self.options, self.topology = options, topology
+        self.avatar = Avatar.build(topology, None if topology else mesh, options.avatar)
+        self._lock = threading.Lock()
+        self._texture_source: np.ndarray | None = None
+        self._ctx = _create_context()
+        with self._ctx:
+            self._init_gl()
+
+    def _init_gl(self) -> None:
+        ctx, o = self._ctx, self.options
+        self._program = ctx.program(vertex_shader=_shader("face.vert"), fragment_shader=_shader("face.frag"))
+        self._program["texture_flatness"].value = float(o.texture_flatness)
+        self._background = ctx.program(vertex_shader=_shader("background.vert"),
+                                       fragment_shader=_shader("background.frag"))
+        self._background["top"].value = tuple(o.background_top)
+        self._background["bottom"].value = tuple(o.background_bottom)
+        self._background_vao = ctx.vertex_array(self._background, [])
+        n = self.avatar.n_extended
+        self._buffers = {name: ctx.buffer(reserve=n * 4 * width, dynamic=True)
+                         for name, width in (("position", 3), ("normal", 3), ("color", 4))}
+        uv = ctx.buffer(self.avatar.uv.astype("f4").tobytes())
+        index = ctx.buffer(self.avatar.faces.astype("i4").tobytes())
+        self._vao = ctx.vertex_array(
+            self._program, [(self._buffers["position"], "3f", "in_position"), (self._buffers["normal"], "3f", "in_normal"),
+                            (self._buffers["color"], "4f", "in_color"), (uv, "2f", "in_uv")], index_buffer=index)
+        samples = min(o.samples, ctx.max_samples)
+        size = (o.width, o.height)
+        self._msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4, samples=samples)],
+                                     depth_attachment=ctx.depth_renderbuffer(size, samples=samples))
+        self._resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
+        self._texture = None
+
+    # --- public API -------------------------------------------------------------------------------------
+    def camera(self, *sequences: np.ndarray) -> Camera:
+        """The camera that frames every vertex of the given sequences, for this renderer's frame size."""
+        o = self.options
+        points = np.concatenate([np.asarray(s, dtype=np.float32).reshape(-1, 3) for s in sequences])
+        return Camera.fit(points, o.width / o.height, o.fov_deg, o.fill)
+
+    def render(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
+               texture: np.ndarray | None = None) -> np.ndarray:
+        """One mesh (V, 3) mm -> (H, W, 3) uint8. colors: (V, 3) sRGB albedo in [0, 1] instead of the texture;
+        texture: an (S, S, 3) uint8 face texture (imitator.texture), default the neutral one."""
+        return next(self.iter_frames(np.asarray(vertices)[None], camera, colors, texture))
+
+    def iter_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
+                    texture: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """(T, V, 3) mm -> (H, W, 3) uint8 per frame, with one camera for the whole sequence.
+        colors: (V, 3) or (T, V, 3) sRGB albedo instead of the texture; texture: as in `render`."""
+        vertices = self._check(vertices)
+        camera = camera or self.camera(vertices)
+        texture = self._texture_image(texture)
+        rest = self.avatar.rest_face(vertices)
+        if colors is not None:
+            colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
+        for i, frame in enumerate(vertices):
+            yield self._draw(frame, rest, None if colors is None else colors[i], camera, texture)
+
+    def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
+                      texture: np.ndarray | None = None) -> np.ndarray:
+        """(T, V, 3) mm -> (T, H, W, 3) uint8."""
+        return _stack(self.iter_frames(vertices, camera, colors, texture), self.options)
+
+    def iter_side_by_side(self, left: np.ndarray, right: np.ndarray,
+                          labels: Sequence[str] | None = ("generic", "personalised"),
+                          texture: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """Two sequences of equal length -> (H, 2W, 3) frames, one shared camera, a label over each half."""
+        left, right = self._check(left), self._check(right)
+        if len(left) != len(right):
+            raise ValueError(f"side by side needs sequences of one length, got {len(left)} and {len(right)} frames")
+        if labels and len(labels) != 2:
+            raise ValueError(f"side by side takes two labels (left, right), got {list(labels)}")
+        camera = self.camera(left, right)
+        o = self.options
+        overlay = label_overlay(labels, o.width, o.height) if labels else None
+        for a, b in zip(self.iter_frames(left, camera, texture=texture), self.iter_frames(right, camera, texture=texture)):
+            frame = np.concatenate([a, b], axis=1)
+            yield overlay.apply(frame) if overlay else frame
+
+    def side_by_side(self, left: np.ndarray, right: np.ndarray,
+                     labels: Sequence[str] | None = ("generic", "personalised"),
+                     texture: np.ndarray | None = None) -> np.ndarray:
+        return _stack(self.iter_side_by_side(left, right, labels, texture), self.options, panels=2)
+
+    def iter_error_map(self, vertices: np.ndarray, reference: np.ndarray,
+                       vmax_mm: float | None = None) -> Iterator[np.ndarray]:
+        """`vertices` coloured by their per-vertex L2 distance (mm) to `reference` ((T, V, 3) or one (V, 3)
+        mesh), with a colour bar. vmax_mm: the top of the scale; None picks a round number at the 99th
+        percentile of the whole sequence, so a colour means the same error in every frame."""
+        vertices = self._check(vertices)
+        reference = np.broadcast_to(np.asarray(reference, dtype=np.float32), vertices.shape)
+        errors = np.linalg.norm(vertices - reference, axis=-1)
+        vmax = float(vmax_mm) if vmax_mm else nice_vmax(errors)
+        overlay = colorbar_overlay(vmax, self.options.width, self.options.height)
+        for frame in self.iter_frames(vertices, colors=heat_colors(errors, vmax)):
+            yield overlay.apply(frame)
+
+    def error_map(self, vertices: np.ndarray, reference: np.ndarray, vmax_mm: float | None = None) -> np.ndarray:
+        return _stack(self.iter_error_map(vertices, reference, vmax_mm), self.options)
+
+    @property
+    def gl_renderer(self) -> str:
+        """The OpenGL implementation in use, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)" for Mesa on CPU."""
+        with self._lock, self._ctx:
+            return self._ctx.info["GL_RENDERER"]
+
+    def close(self) -> None:
+        self._ctx.release()
+
+    def __enter__(self) -> "Renderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- internals --------------------------------------------------------------------------------------
+    def _check(self, vertices: np.ndarray) -> np.ndarray:
+        vertices = np.asarray(vertices, dtype=np.float32)
+        if vertices.ndim != 3 or vertices.shape[1:] != (self.avatar.n_vertices, 3):
+            raise ValueError(f"expected vertices of shape (T, {self.avatar.n_vertices}, 3), got {vertices.shape}")
+        return vertices
+
+    def _texture_image(self, texture: np.ndarray | None) -> np.ndarray:
+        if texture is None:
+            from ..texture import neutral_texture
+
+            return neutral_texture()
+        texture = np.asarray(texture)
+        if texture.dtype != np.uint8 or texture.ndim != 3 or texture.shape[2] != 3:
+            raise ValueError(f"a texture is an (H, W, 3) uint8 image, got {texture.shape} {texture.dtype}")
+        return texture
+
+    def _upload(self, texture: np.ndarray) -> None:
+        """Make `texture` the bound texture (under the lock); uploads only when it changed."""
+        if texture is self._texture_source:
+            return
+        ctx = self._ctx
+        h, w = texture.shape[:2]
+        if self._texture is None or self._texture.size != (w, h):
+            if self._texture is not None:
+                self._texture.release()
+            self._texture = ctx.texture((w, h), 3)
+            self._texture.filter = (ctx.LINEAR, ctx.LINEAR)  # no mipmaps: the face is drawn near the texture's size
+            self._texture.repeat_x = self._texture.repeat_y = False
+        # Rows go up in the order of the image (top first): uv (0, 0) is the top-left, as in glTF.
+        self._texture.write(np.ascontiguousarray(texture).tobytes())
+        self._texture.use(0)
+        self._texture_source = texture
+
+    def _draw(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None, camera: Camera,
+              texture: np.ndarray) -> np.ndarray:
+        avatar, o = self.avatar, self.options
+        positions = avatar.extend(vertices, rest)
+        normals = vertex_normals(positions, avatar.faces)
+        V = avatar.n_vertices
+        lo, hi = o.cavity_mm
+        hollow = np.clip((cavity(positions[:V], normals[:V], avatar.face_edges) - lo) / (hi - lo), 0, 1)
+        colors = avatar.colors.copy()
+        shade = (1 - o.occlusion * hollow)[:, None]
+        if albedo is None:
+            colors[:V, :3] *= shade
+        else:
+            colors[:V, :3] = albedo * shade
+            colors[:V, 3] = 0.0
+        with self._lock, self._ctx:
+            ctx = self._ctx
+            self._upload(texture)
+            for name, data in (("position", positions), ("normal", normals), ("color", colors)):
+                self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
+            self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
+            self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
+            self._msaa.use()
+            ctx.clear(depth=1.0)
+            ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
+            ctx.enable(ctx.DEPTH_TEST)
+            ctx.depth_func = "<"
+            self._vao.render()
+            ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
+            self._background_vao.render(vertices=3)
+            ctx.copy_framebuffer(self._resolved, self._msaa)
+            data = self._resolved.read(components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 3)[::-1].copy()  # GL rows run bottom-up
+
+
+def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:
+    out = list(frames)
+    if not out:
+        return np.zeros((0, options.height, options.width * panels, 3), np.uint8)
+    return np.stack(out)
+
+
+@lru_cache(maxsize=4)
+def shared_renderer(options: RenderOptions = RenderOptions(), mesh: Topology = MEDIAPIPE_468) -> Renderer:
+    """One renderer per (options, mesh) for the whole process: a GL context takes ~1 s to start."""
+    return Renderer(options, mesh)
+
+
+def render_frames(vertices: np.ndarray, options: RenderOptions = RenderOptions(),
+                  mesh: Topology = MEDIAPIPE_468, texture: np.ndarray | None = None) -> np.ndarray:
+    """(T, V, 3) mm -> (T, H, W, 3) uint8 with the shared renderer."""
+    return shared_renderer(options, mesh).render_frames(vertices, texture=texture)
