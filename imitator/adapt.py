@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, UnsupportedModelError, UsageError
-from .inference import features
+from .inference import as_template, features
 from .metrics import closure_rate
 from .losses import lip_contact_loss, reconstruction_loss, velocity_loss
 from .model import Imitator
@@ -92,8 +92,7 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
             raise UsageError(f"lip weights cover {len(w)} frames but the sequence has {len(v)}")
     lip_vertices = get_topology(model.cfg.topology).lip_vertices.tolist() \
         if config.lip_region == "lips" and any(w is not None for w in weights) else None
-    tmpl = torch.as_tensor(np.asarray(template if template is not None else np.concatenate(targets).mean(0)),
-                           dtype=torch.float32, device=device)
+    tmpl = as_template(model, template if template is not None else np.concatenate(targets).mean(0))
     refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting, lip weights (1, T) or None)
     with torch.no_grad():
         for a, v, w in zip(audios, targets, weights):

@@ -17,7 +17,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                       lip_weight=args.lip_weight, lip_region=args.lip_region, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences, mix=mix, identity_balance=args.identity_balance,
                       epoch_size=args.epoch_size, max_frames=args.max_frames, mirror=args.mirror, init=args.init,
-                      generic_from=args.generic_from)
+                      generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips)
     train(cfg)
 
 
@@ -211,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-frames", type=int, default=None, help="cut longer sequences into chunks of this many frames")
     t.add_argument("--mirror", type=float, default=0.0, help="probability of mirroring an example left-right")
     t.add_argument("--init", default=None, help="checkpoint to fine-tune (new people get new styles)")
+    t.add_argument("--closed-rest-lips", action="store_true",
+                   help="close the inner-lip gap of every neutral face (trained on and given): tracker bias")
     t.add_argument("--generic-from", action="append", default=None, metavar="DATA",
                    help="the generic style is the mean style of this dataset's people (repeatable; default: all)")
     t.set_defaults(func=_cmd_train)

@@ -30,6 +30,9 @@ class ModelConfig:
     # Empty: all of them. A model trained on synthetic and real people names the real ones here, so the
     # default motion is a real person's, not the rig's.
     generic_styles: tuple[str, ...] = ()
+    # True: every neutral face given to the model has its inner-lip gap closed first (contact.closed_at_rest);
+    # on tracked faces that gap is the tracker's bias (its inner lips rarely meet), not the person's mouth.
+    closed_rest_lips: bool = False
     encoder: str = "whisper-tiny.en"
     audio_dim: int = 384
     fps: float = 30.0

@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
+from .contact import closed_at_rest
 from .data.dataset import Dataset, SequenceInfo
 from .encoders import build_encoder, features_at_fps, resample_features
 from .errors import ConfigError, DatasetError
@@ -71,6 +72,7 @@ class TrainConfig:
     mirror: float = 0.0  # probability that a training example is mirrored left-right
     init: str | None = None  # checkpoint folder to fine-tune (None: a new model)
     generic_from: list[str] | None = None  # datasets whose identities' mean style is the generic style
+    closed_rest_lips: bool = False  # close each neutral face's inner-lip gap (ModelConfig.closed_rest_lips)
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -142,13 +144,15 @@ def train(cfg: TrainConfig) -> TrainResult:
         model = load_model(out / "last")
         state = _load_trainer_state(out / "last")
     elif init is not None:
-        model, state = extend_styles(init, style_names, generic or init.cfg.generic_styles), None
+        model, state = extend_styles(init, style_names, generic or init.cfg.generic_styles,
+                                     cfg.closed_rest_lips), None
     else:
         make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
         if make_config is None:
             raise ConfigError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
         mcfg = make_config(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
-                              "style_names": style_names, "generic_styles": generic, "encoder": cfg.encoder,
+                              "style_names": style_names, "generic_styles": generic,
+                              "closed_rest_lips": cfg.closed_rest_lips, "encoder": cfg.encoder,
                               "audio_dim": encoder.dim, "fps": data.fps, **cfg.model})
         mean_template = torch.stack([e.template for e in train_set]).mean(0)
         model = Imitator(mcfg, template=mean_template, audio_encoder=encoder if encoder.trainable else None)
@@ -239,13 +243,16 @@ def _generic_styles(cfg: TrainConfig, datasets: list[Dataset], train_infos: list
                          for i in infos}))
 
 
-def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles: tuple[str, ...] = ()) -> Imitator:
+def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles: tuple[str, ...] = (),
+                  closed_rest_lips: bool | None = None) -> Imitator:
     """The same network with more training styles (fine-tuning on new people): existing styles keep their
-    vectors, new ones start at the model's generic style."""
+    vectors, new ones start at the model's generic style. closed_rest_lips: None keeps the model's."""
     new = [n for n in style_names if n not in model.cfg.style_names]
     if list(style_names[: model.cfg.n_styles]) != list(model.cfg.style_names):
         raise ConfigError("extend_styles keeps the model's styles first, in their order")
-    cfg = replace(model.cfg, style_names=tuple(style_names), generic_styles=tuple(generic_styles))
+    closed = model.cfg.closed_rest_lips if closed_rest_lips is None else closed_rest_lips
+    cfg = replace(model.cfg, style_names=tuple(style_names), generic_styles=tuple(generic_styles),
+                  closed_rest_lips=closed)
     bigger = Imitator(cfg, template=model.template.detach().cpu())
     state = {k: v for k, v in model.state_dict().items() if k != "motion_decoder.style.weight"}
     old = model.motion_decoder.style.weight.detach().cpu()
@@ -309,8 +316,9 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
                 np.save(cache / f"{info.id}.npy", feats.numpy()) if cache else None
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
+        template = closed_at_rest(seq.template, get_topology(data.topology)) if cfg.closed_rest_lips else seq.template
         examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),
-                                torch.from_numpy(seq.template), torch.from_numpy(lip), style))
+                                torch.from_numpy(template), torch.from_numpy(lip), style))
     return examples
 
 

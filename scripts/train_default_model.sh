@@ -24,8 +24,8 @@ $PY -m imitator build-dataset "$REAL/eval" "$REAL/train" --out "$WORK/real" \
   --max-per-person 150 --workers 2
 # RECIPE (chosen on the validation people, docs/model.md "Real people")
 $PY -m imitator train "$WORK/corpus" "$WORK/real" --out "$WORK/model" --init "$WORK/synthetic/best" \
-  --generic-from "$WORK/real" --mix 1,2 --identity-balance 0.5 --max-frames 120 --mirror 0.5 \
-  --epochs 20 --epoch-size 400 --batch-size 8 --lr 2e-4 --lip-weight 30 --lip-region lips --seed 0
+  --generic-from "$WORK/real" --closed-rest-lips --mix 1,2 --identity-balance 0.5 --max-frames 120 --mirror 0.5 \
+  --epochs 30 --epoch-size 400 --batch-size 8 --lr 1e-3 --lip-weight 30 --lip-region lips --seed 0
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
 $PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (synthetic + real people)"

@@ -247,3 +247,26 @@ def test_mirroring_flips_the_examples_it_trains_on(tmp_path, monkeypatch):
                                else original.template, atol=1e-5)
     flags = train_module._mirror_flags(2000, 0.5, seed=0, epoch=1, rank=0)
     assert 900 < sum(flags) < 1100 and flags == train_module._mirror_flags(2000, 0.5, 0, 1, 0)
+
+
+def test_closed_rest_lips_close_every_given_face_and_are_kept_by_the_checkpoint(tmp_path):
+    from imitator.data.faces import load_faces
+    from imitator.inference import as_template
+    from imitator.model import Imitator, ModelConfig
+    from imitator.topology import MEDIAPIPE_468, lip_distance
+
+    face = next(iter(load_faces().values())).copy()
+    face[MEDIAPIPE_468.lip_inner[10:]] += np.array([0, -0.8, 0], np.float32)  # lower inner lip: a tracker-like gap
+    gap = lip_distance(face)
+    assert gap > 0.5
+    plain = Imitator(ModelConfig(n_vertices=468, encoder="mel", audio_dim=80))
+    closed = Imitator(ModelConfig(n_vertices=468, encoder="mel", audio_dim=80, closed_rest_lips=True))
+    assert np.allclose(as_template(plain, face).numpy(), face)
+    shut = as_template(closed, face).numpy()
+    assert lip_distance(shut) < 0.05  # the lips touch
+    far = np.linalg.norm(face - face[13], axis=1) > 40  # eyes, forehead, ears: untouched
+    assert np.array_equal(shut[far], face[far])
+    data = make_tiny_dataset(tmp_path / "data", n_identities=1, seconds=0.3, n_vertices=468)
+    train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=1, model=FAST_MODEL,
+                      closed_rest_lips=True, progress=False))
+    assert load_model(tmp_path / "run" / "last").cfg.closed_rest_lips
