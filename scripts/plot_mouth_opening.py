@@ -14,7 +14,7 @@ import numpy as np
 
 from imitator.checkpoint import load_model
 from imitator.data.dataset import Dataset
-from imitator.evaluate import pearson
+from imitator.metrics import pearson
 from imitator.inference import predict_vertices
 from imitator.topology import lip_distance
 

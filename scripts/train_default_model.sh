@@ -27,7 +27,9 @@ $PY -m imitator train "$WORK/corpus" "$WORK/real" --out "$WORK/model" --init "$W
   --generic-from "$WORK/real" --closed-rest-lips --mix 1,2 --identity-balance 0.5 --max-frames 120 --mirror 0.5 \
   --epochs 30 --epoch-size 400 --batch-size 8 --lr 1e-3 --lip-weight 30 --lip-region lips --seed 0
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
-cp "$WORK/model/best/model.safetensors" "$WORK/model/best/config.json" imitator/weights/default/
+# the last epoch: on the val people it closed more lips (54% vs 45%) at a truer amplitude (0.95 vs 0.76)
+# than the lowest-validation-MSE epoch (13), with the same correlation (docs/model.md)
+cp "$WORK/model/last/model.safetensors" "$WORK/model/last/config.json" imitator/weights/default/
 $PY scripts/plot_training.py "$WORK/model" docs/images/training_curve.png --label "bundled (synthetic + real people)"
 $PY scripts/make_presets.py --data "$WORK/corpus" --out imitator/presets
 echo "bundled model and presets written; evaluate with: $PY -m benchmarks.quality --data $WORK/corpus" \
