@@ -1,26 +1,44 @@
-"""The imitator web app: create your speaking style from a short video, then make your 3D face speak.
+"""The imitator web app: 1. create your speaking style from a short selfie video, 2. make your 3D face speak.
 
-Layout only: every action is one call into imitator.pipeline, the same functions the CLI and tests use.
+Layout only: every action is one call into the library (imitator.pipeline, imitator.style_store), the same
+functions the CLI and tests use. Errors stay on screen, in the step they belong to, until the next action.
 Run: ./run.sh app   (or python app.py [--host 0.0.0.0] [--port 7860] [--share])
+API: see README.md ("Use the app from code"); every event has an api_name.
 """
 from __future__ import annotations
 
 import argparse
+import contextvars
+import hashlib
+import html
+import json
 import os
+import shutil
+import tempfile
+import threading
+import time
+import urllib.parse
 from pathlib import Path
 
 import gradio as gr
 
-from imitator import animate, create_style, list_styles, render_video
-from imitator.audio import SAMPLE_RATE
+from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
+from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
+from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
 from imitator.limits import Limits
-from imitator.outputs import OutputRetention, new_output_dir
-from imitator.pipeline import default_model, export_animation, picture_note
+from imitator.outputs import OutputRetention, new_output_dir, output_root
+from imitator.progress import StageBar
 from imitator.style_store import remove_stale_temporaries
+from imitator.video import playable_in_browsers
 
 GENERIC = "generic (no style)"
-EXAMPLES = Path(__file__).parent / "examples"
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"
+ASSETS = ROOT / "app_assets"
+FIRST_STYLE = "Ava"  # the result shown before anyone acts: a preset saying the first example sentence
+GATE = AdmissionGate.from_env()  # one per server process: the lane for long speech (imitator.admission)
+SPEECH_TYPES = [".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".mp4", ".mov", ".mkv"]
 
 try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with spaces.GPU
     import spaces
@@ -31,102 +49,389 @@ except ImportError:
         return fn
 
 
-def style_choices() -> list[str]:
-    return [GENERIC] + [e.name for e in list_styles() if e.error is None]
+def cache_dir() -> Path:
+    """The first-load result, computed once per model and kept between restarts."""
+    base = os.environ.get("IMITATOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "imitator")
+    return Path(base) / "app"
 
 
-def _fail(e: Exception):
-    """User errors as a message in the UI; the message is the library's own, written for people."""
-    raise gr.Error(str(e), print_exception=False)
+# --- what the pages show -----------------------------------------------------------------------------------
+def status(kind: str, text: str) -> str:
+    """A message that stays until the next action: kind is ok, busy or error (errors are alerts)."""
+    role = "alert" if kind == "error" else "status"
+    return f'<div class="status {kind}" role="{role}">{html.escape(text)}</div>'
 
 
-@gpu
-def create_style_ui(video: str | None, name: str, progress=gr.Progress()):
+def failed(e: Exception) -> str:
+    return status("error", f"Could not do that: {e}")
+
+
+def file_url(path: Path) -> str:
+    return "gradio_api/file=" + urllib.parse.quote(str(path))
+
+
+EMPTY_VIEWER = '<div class="imv-empty">The 3D view of your result appears here.</div>'
+
+
+def viewer_html(glb: Path, sound: Path) -> str:
+    """The 3D view (app_assets/glb_viewer.js) of an animated GLB, driven by the clock of its sound."""
+    return (f'<div class="imv" data-glb="{html.escape(file_url(glb))}"><canvas aria-label="3D face"></canvas>'
+            f'<div class="imv-bar"><button class="imv-play" type="button">▶ Play</button>'
+            f'<audio controls preload="auto" src="{html.escape(file_url(sound))}"></audio></div>'
+            f'<p class="imv-note">Drag to turn the head, scroll to zoom. The sound drives the face.</p></div>')
+
+
+def describe(anim: Animation) -> str:
+    seconds = len(anim.audio) / SAMPLE_RATE
+    return (f"**{anim.style}** says *{anim.speech_name}*: {len(anim.vertices)} frames at {anim.fps:g} fps "
+            f"for {seconds:.1f} s of speech.")
+
+
+def style_views(owner: str | None, selected: str | None = None, managed: str | None = None):
+    """The style picker, the styles table and the picker of the person's own styles, from one listing."""
+    entries = style_store.list_styles(owner=owner or None)
+    usable = [e.name for e in entries if e.error is None]
+    mine = [e.name for e in entries if e.kind == "user" and e.error is None]
+    table = [[e.name, "preset" if e.kind == "preset" else "yours",
+              e.error or (e.meta.description if e.meta else ""), fit_text(e)] for e in entries]
+    pick = gr.update(choices=[GENERIC, *usable], value=selected) if selected else gr.update(choices=[GENERIC, *usable])
+    return pick, table, gr.update(choices=mine, value=managed if managed in mine else (mine[0] if mine else None))
+
+
+def fit_text(entry) -> str:
+    fit = entry.meta.fit if entry.meta else {}
+    return f"{fit['fit_l2_mm']:.2f} mm" if fit.get("fit_l2_mm") is not None else ""
+
+
+class LiveProgress:
+    """gr.Progress fed by the library's callbacks; while a step is silent (e.g. the speech encoder on a long
+    file) the last message is re-sent about every second with the seconds spent on it, so the bar never
+    freezes. Messages without their own estimate get one for the whole task, from the bar's speed so far."""
+
+    def __init__(self, progress: gr.Progress, stages: dict[str, float]):
+        self.progress, self.bar = progress, StageBar(self._report, stages)
+        self.last, self.since, self._stop = (0.0, ""), time.perf_counter(), threading.Event()
+        self.began = self.since
+
+    def _report(self, fraction: float, message: str) -> None:
+        now = time.perf_counter()
+        if "left" not in message and fraction > 0.05 and now - self.began > 2:  # e.g. tracking, adaptation
+            message += f" (about {(now - self.began) * (1 - fraction) / fraction:.0f} s left in all)"
+        self.last, self.since = (fraction, message), now
+        self.progress(fraction, desc=message)
+
+    def start(self, stage: str, message: str) -> None:
+        self._report(self.bar.start[stage], message)
+
+    def __enter__(self) -> "LiveProgress":
+        self._stop = threading.Event()  # a fresh one: the same bar is entered again for the downloads
+        context = contextvars.copy_context()  # gr.Progress finds its request through context variables
+        threading.Thread(target=context.run, args=(self._tick,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(0.5):
+            quiet = time.perf_counter() - self.since
+            if quiet >= 0.9:
+                fraction, message = self.last
+                self.progress(fraction, desc=f"{message} ({quiet:.0f} s on this)")
+
+
+# --- step 1: create a style ----------------------------------------------------------------------------
+def _create(video: str | None, name: str, replace: bool, owner: str | None, progress: gr.Progress):
     if not video:
-        raise gr.Error("Upload or record a short video of your face talking first (5 s or more, with sound).")
+        raise ImitatorError("Upload or record a short video of your face talking first (5-10 s, with sound).")
     if not (name or "").strip():
-        raise gr.Error("Give your style a name.")
+        raise ImitatorError("Give your style a name (any letters, e.g. José).")
     out = new_output_dir("style")  # old result folders are removed as new ones are made (imitator/outputs.py)
-    try:
-        style = create_style(video, name.strip(), progress=lambda f, m: progress(f, desc=m),
-                             preview=out / "tracking.png")
-    except (ImitatorError, FileNotFoundError) as e:
-        _fail(e)
+    live = LiveProgress(progress, {"creating": 1.0})
+    with live:
+        live.start("creating", "checking the video")
+        style = create_style(video, name.strip(), progress=live.bar.sub("creating"), preview=out / "tracking.png",
+                             overwrite=bool(replace), owner=owner or None)
     fit = style.meta.fit
-    held = f"; on held-out frames {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
-    summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm "
-               f"on average{held} ({fit['frames']} frames). {picture_note(style)}")
-    summary += "".join(f"\n\n**Warning:** {w}" for w in fit.get("warnings", []))  # two faces, face lost ...
-    preview = str(out / "tracking.png") if (out / "tracking.png").is_file() else None
-    return preview, summary, gr.update(choices=style_choices(), value=style.name)
+    held = f"; {fit['holdout_l2_mm']:.2f} mm on frames it did not learn from" \
+        if fit.get("holdout_l2_mm") is not None else ""
+    summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm on "
+               f"average{held} ({fit['frames']} frames; {fit.get('lip_labels', 'no lip labels')}). "
+               f"Pick it in step 2. {picture_note(style)}")
+    summary += "".join(f" Warning: {w}." for w in fit.get("warnings", []))  # two faces, face lost, language
+    preview = out / "tracking.png"
+    return style, summary, (str(preview) if preview.is_file() else None)
 
 
 @gpu
-def animate_ui(audio: str | None, style: str, side_by_side: bool, progress=gr.Progress()):
-    """A generator: the video is shown as soon as it is written; the downloads follow."""
-    if not audio:
-        raise gr.Error("Record or upload some speech first.")
-    progress(0.1, desc="listening and animating")
+def create_style_ui(video, name, replace, owner, progress=gr.Progress()):
     try:
-        anim = animate(audio, style=None if style in (None, "", GENERIC) else style, compare_generic=side_by_side)
+        style, summary, preview = _create(video, name, replace, owner, progress)
     except (ImitatorError, FileNotFoundError) as e:
-        _fail(e)
-    out = new_output_dir("anim")
-    progress(0.5, desc="rendering")
+        return failed(e), None, *style_views(owner)
+    return status("ok", summary), preview, *style_views(owner, selected=style.name, managed=style.name)
+
+
+@gpu
+def create_style_api(video, name, replace, progress=gr.Progress()):
     try:
-        video = str(render_video(anim, out / "animation.mp4"))
-    except ImitatorError as e:  # e.g. RenderError: no EGL/Mesa on this server; the message says what to install
-        _fail(e)
-    info = f"{len(anim.vertices)} frames at {anim.fps:g} fps for {len(anim.audio) / SAMPLE_RATE:.2f} s of speech, " \
-           f"style '{anim.style}'."
-    yield video, [video], info + " Preparing downloads..."
-    notes = export_animation(anim, npz=out / "animation.npz", obj_zip=out / "animation_obj.zip",
-                             glb=out / "animation.glb")  # textured OBJ/GLB; notes say if frames were left out
-    files = [video, str(out / "animation.npz"), str(out / "animation_obj.zip"), str(out / "animation.glb")]
-    yield video, files, " ".join([info, *notes])
+        _, summary, preview = _create(video, name, replace, None, progress)
+    except (ImitatorError, FileNotFoundError) as e:
+        raise gr.Error(str(e), print_exception=False) from e
+    return preview, summary
 
 
-def build_app() -> gr.Blocks:
+# --- step 2: make it speak ---------------------------------------------------------------------------------
+def _animate(speech: str | None, style: str | None, side_by_side: bool, owner: str | None, progress: gr.Progress):
+    """A generator of (video, viewer html, downloads, description): the video as soon as it is written."""
+    if not speech:
+        raise ImitatorError("Choose a speech file (or record your voice) first.")
+    live = LiveProgress(progress, {"animating": 2.0, "rendering": 6.0, "exporting": 2.0})
+    with GATE.admit(speech_seconds(speech)):  # long speech runs one at a time, never blocking short speech
+        with live:
+            live.start("animating", "listening to the speech and animating the face")
+            anim = animate(speech, style=None if style in (None, "", GENERIC) else style,
+                           compare_generic=bool(side_by_side), owner=owner or None)
+            out = new_output_dir("anim")
+            video = render_video(anim, out / f"{download_stem(anim)}.mp4", progress=live.bar.sub("rendering"))
+        yield str(video), EMPTY_VIEWER, [str(video)], describe(anim) + " Preparing the 3D view and downloads..."
+        with live:
+            paths, notes = export_downloads(anim, out, progress=live.bar.sub("exporting"))
+        files = [str(video), *(str(p) for p in paths.values())]
+        yield str(video), viewer_html(paths["glb"], video), files, " ".join([describe(anim), *notes])
+
+
+@gpu
+def animate_ui(speech, style, side_by_side, owner, progress=gr.Progress()):
+    try:
+        for video, viewer, files, about in _animate(speech, style, side_by_side, owner, progress):
+            done = not about.endswith("...")
+            yield (status("ok" if done else "busy", "Done: play the video or the 3D view." if done else
+                          "The video is ready; the 3D view and downloads follow."), video, viewer, files, about)
+    except (ImitatorError, FileNotFoundError) as e:  # no stale result under the message
+        yield failed(e), None, EMPTY_VIEWER, None, ""
+
+
+@gpu
+def animate_api(speech, style, side_by_side, progress=gr.Progress()):
+    try:
+        *_, (video, _, files, about) = _animate(speech, style, side_by_side, None, progress)
+    except (ImitatorError, FileNotFoundError) as e:
+        raise gr.Error(str(e), print_exception=False) from e
+    return video, files, about
+
+
+def first_result() -> tuple[str, str, list[str], str] | None:
+    """A preset saying the first example sentence, computed once per model and style and then read from disk."""
+    speech = min(EXAMPLES.glob("*.flac"), default=None)
+    if speech is None or FIRST_STYLE not in [e.name for e in style_store.list_styles(user_dir=os.devnull)]:
+        return None
+    model = default_model()
+    parts = [getattr(model, "model_id", "").encode(), speech.read_bytes(),
+             (style_store.PRESET_DIR / f"{FIRST_STYLE}.json").read_bytes()]
+    key = hashlib.sha256(b"|".join(parts)).hexdigest()[:16]
+    folder = cache_dir() / f"first-{key}"
+    index = folder / "result.json"
+    if not index.is_file():
+        tmp = Path(tempfile.mkdtemp(prefix=".first-", dir=_mkdir(cache_dir())))
+        anim = animate(str(speech), style=FIRST_STYLE, model=model)
+        video = render_video(anim, tmp / f"{download_stem(anim)}.mp4")
+        paths, _ = export_downloads(anim, tmp)
+        (tmp / "result.json").write_text(json.dumps({
+            "video": video.name, "glb": paths["glb"].name, "files": [video.name, *(p.name for p in paths.values())],
+            "about": describe(anim) + " An example: make your own with steps 1 and 2."}, ensure_ascii=False))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    data = json.loads(index.read_text())
+    video = folder / data["video"]
+    return str(video), viewer_html(folder / data["glb"], video), [str(folder / f) for f in data["files"]], data["about"]
+
+
+# --- style management --------------------------------------------------------------------------------------
+def _manage(action: str, style: str | None, text: str, owner: str | None) -> str:
+    if not style:
+        raise ImitatorError("Pick one of your styles first (presets cannot be changed).")
+    if action == "rename":
+        if not (text or "").strip():
+            raise ImitatorError("Type the new name first.")
+        style_store.rename_style(style, text.strip(), owner=owner)
+        return f"Renamed '{style}' to '{text.strip()}'."
+    if action == "describe":
+        style_store.describe_style(style, text or "", owner=owner)
+        return f"Description of '{style}' saved."
+    style_store.delete_style(style, owner=owner)
+    return f"Deleted '{style}'."
+
+
+def manage_ui(action: str):
+    def handler(style, text, owner):
+        try:
+            message = _manage(action, style, text, owner or None)
+        except (ImitatorError, FileNotFoundError) as e:
+            return failed(e), *style_views(owner, managed=style)
+        renamed = text.strip() if action == "rename" else (None if action == "delete" else style)
+        return status("ok", message), *style_views(owner, managed=renamed)
+    handler.__name__ = f"{action}_style_ui"
+    return handler
+
+
+def _manage_api(action: str, style: str, text: str = "") -> str:
+    try:
+        return _manage(action, style, text, None)
+    except (ImitatorError, FileNotFoundError) as e:
+        raise gr.Error(str(e), print_exception=False) from e
+
+
+def rename_style_api(style: str, new_name: str) -> str:
+    return _manage_api("rename", style, new_name)
+
+
+def describe_style_api(style: str, description: str) -> str:
+    return _manage_api("describe", style, description)
+
+
+def delete_style_api(style: str) -> str:
+    return _manage_api("delete", style)
+
+
+def list_styles_api():
+    return style_views(None)[1]
+
+
+def playable_selfie(video: str | None):
+    """An upload browsers cannot show (e.g. MPEG-4 Part 2) is replaced by an H.264 copy, so the preview is
+    never blank; a file that cannot be read is left for step 1's checks to explain."""
+    if not video:
+        return video
+    try:
+        return str(playable_in_browsers(video, new_output_dir("selfie")))
+    except (ImitatorError, OSError):
+        return video
+
+
+def start_session(owner: str | None):
+    """Each browser keeps a random owner token (gr.BrowserState), so people never see or overwrite each
+    other's styles on a shared server."""
+    owner = owner or style_store.new_owner()
+    return owner, *style_views(owner)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# --- layout ------------------------------------------------------------------------------------------------
+TIPS = """**A good selfie video** (5-10 s, with sound):
+- your whole face in view, facing the camera, lit from the front; nothing over your mouth
+- talk naturally, in your own voice; words with *m*, *b* and *p* show how your lips close
+- a quiet room; English speech also teaches the lip closures (other languages work, without that part)
+
+The example video is our own rendering of the preset Cleo, not a person (we bundle no videos of real
+people): it shows the steps. For *your* style, record yourself with the webcam or upload a video of you."""
+
+
+def build_app(first: tuple | None = None) -> gr.Blocks:
+    video0, viewer0, files0, about0 = first or (None, EMPTY_VIEWER, None, "")
     with gr.Blocks(title="imitator: your 3D face, speaking") as demo:
-        gr.Markdown("# imitator\nPersonalized speech-driven 3D facial animation, offline. "
-                    "Create your speaking style from a short selfie video, then make your 3D face say anything.")
-        with gr.Tab("Make it speak"):
+        owner = gr.BrowserState("", storage_key="imitator-owner")
+        gr.Markdown("# imitator\nYour speaking style on a 3D face, offline: **1** learn your style from a short "
+                    "selfie video, **2** make your face say anything.", elem_id="intro")
+        with gr.Row(equal_height=False, elem_id="steps"):
+            with gr.Column(scale=4, min_width=300, elem_id="step1"):
+                gr.Markdown("## 1 · Create your style", elem_classes="step-title")
+                selfie = gr.Video(sources=["upload", "webcam"], label="A selfie video of you talking (5-10 s)",
+                                  elem_id="selfie", height=260)
+                with gr.Accordion("Tips for a good selfie video", open=False, elem_id="tips"):
+                    gr.Markdown(TIPS)
+                name = gr.Textbox(label="Style name", placeholder="e.g. José", elem_id="style-name", max_length=64)
+                selfie_examples = sorted(str(p) for p in EXAMPLES.glob("*selfie*.mp4"))
+                if selfie_examples:
+                    gr.Examples([[v, f"{Path(v).stem.split('_')[1].title()} rendered"] for v in selfie_examples],
+                                [selfie, name], label="Example: a rendered face, not a person (shows the steps)",
+                                example_labels=["rendered face saying “bob bought a map”"] * len(selfie_examples))
+                replace = gr.Checkbox(label="Replace my style of the same name", value=False, elem_id="replace")
+                create = gr.Button("Create my style", variant="primary", elem_id="create")
+                create_status = gr.HTML(elem_id="create-status")
+                preview = gr.Image(label="Tracked face", type="filepath", elem_id="preview", height=220,
+                                   interactive=False)
+            with gr.Column(scale=4, min_width=300, elem_id="step2"):
+                gr.Markdown("## 2 · Make it speak", elem_classes="step-title")
+                speech = gr.File(label="Speech: an audio file, or a video whose sound is used",
+                                 file_types=SPEECH_TYPES, type="filepath", elem_id="speech", height=150)
+                with gr.Accordion("…or record your voice", open=False, elem_id="record"):
+                    mic = gr.Audio(sources=["microphone"], type="filepath", label="Microphone", elem_id="mic")
+                style = gr.Dropdown(choices=[GENERIC], value=FIRST_STYLE if first else GENERIC, label="Style",
+                                    elem_id="style", allow_custom_value=True)
+                side = gr.Checkbox(label="Side by side with the generic model", value=False, elem_id="side")
+                go = gr.Button("Make it speak", variant="primary", elem_id="animate")
+                animate_status = gr.HTML(elem_id="animate-status")
+                speech_examples = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
+                presets = [e.name for e in style_store.list_styles(user_dir=os.devnull) if e.error is None]
+                if speech_examples:
+                    pairs = [(a, s) for a in speech_examples for s in [*presets, GENERIC]]
+                    gr.Examples([list(p) for p in pairs], [speech, style], label="Examples: bundled speech, each style",
+                                example_labels=[f"{s.split(' ')[0]} says “{Path(a).stem.replace('_', ' ')}”"
+                                                for a, s in pairs], examples_per_page=8)
+            with gr.Column(scale=5, min_width=300, elem_id="result"):
+                gr.Markdown("## Your face, speaking", elem_classes="step-title")
+                video = gr.Video(value=video0, label="Video", show_label=False, format="mp4", autoplay=False,
+                                 elem_id="result-video", interactive=False)
+                viewer = gr.HTML(value=viewer0, js_on_load=(ASSETS / "glb_viewer.js").read_text(),
+                                 elem_id="viewer", label="3D view")
+                about = gr.Markdown(about0, label="About the result", elem_id="result-info")
+                downloads = gr.File(value=files0, label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple",
+                                    elem_id="downloads", interactive=False)
+        with gr.Accordion("Your styles: rename, describe, delete", open=False, elem_id="manage"):
+            styles_table = gr.Dataframe(headers=["Style", "Kind", "Description", "Fit"], label="Styles",
+                                        interactive=False, elem_id="styles-table", wrap=True)
             with gr.Row():
-                with gr.Column():
-                    audio = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speech", elem_id="speech")
-                    # allow_custom_value: an API client may name a style made after this page was built;
-                    # the handler checks it against the styles on disk (issue 15, item 7)
-                    style = gr.Dropdown(choices=style_choices(), value=GENERIC, label="Style", elem_id="style",
-                                        allow_custom_value=True)
-                    side = gr.Checkbox(label="Side by side with the generic model", value=False)
-                    go = gr.Button("Animate", variant="primary", elem_id="animate")
-                    example_audio = sorted(str(p) for p in EXAMPLES.glob("*.flac"))
-                    presets = [e.name for e in list_styles() if e.kind == "preset" and e.error is None]
-                    if example_audio:  # offline examples: the shipped speech with the generic style and the presets
-                        gr.Examples([[a, s] for a in example_audio for s in [GENERIC, *presets]], [audio, style],
-                                    label="Examples")
-                with gr.Column():
-                    video = gr.Video(label="Your face, speaking", format="mp4", autoplay=True, elem_id="result-video")
-                    info = gr.Markdown(elem_id="result-info")
-                    files = gr.File(label="Downloads: mp4, NPZ, OBJ zip, GLB", file_count="multiple",
-                                    elem_id="downloads")
-            go.click(animate_ui, [audio, style, side], [video, files, info], api_name="animate")
-        with gr.Tab("Create your style"):
+                managed = gr.Dropdown(label="One of your styles", choices=[], elem_id="manage-pick",
+                                      allow_custom_value=True)
+                manage_text = gr.Textbox(label="New name or description", elem_id="manage-text")
             with gr.Row():
-                with gr.Column():
-                    # no `format`: converting would need a system ffmpeg; the tracker reads webm/mov/mp4 itself
-                    selfie = gr.Video(sources=["upload", "webcam"], label="A 5-10 s video of your face, talking",
-                                      elem_id="selfie")
-                    name = gr.Textbox(label="Style name", placeholder="e.g. Ada", elem_id="style-name")
-                    create = gr.Button("Create my style", variant="primary", elem_id="create")
-                with gr.Column():
-                    preview = gr.Image(label="Tracked face", type="filepath", elem_id="preview")
-                    summary = gr.Markdown(elem_id="summary")
-            # its own queue: a long style fit never holds the workers that animate short requests
-            create.click(create_style_ui, [selfie, name], [preview, summary, style], api_name="create_style",
-                         concurrency_limit=1, concurrency_id="create_style")
-        demo.load(lambda: gr.update(choices=style_choices()), None, style, api_name=False)
+                rename = gr.Button("Rename", elem_id="rename", size="sm")
+                describe_btn = gr.Button("Save description", elem_id="describe", size="sm")
+                delete = gr.Button("Delete", variant="stop", elem_id="delete", size="sm")
+            manage_status = gr.HTML(elem_id="manage-status")
+
+        views = [style, styles_table, managed]
+        demo.load(start_session, owner, [owner, *views], api_name="start_session", api_visibility="private")
+        selfie.upload(playable_selfie, selfie, selfie, api_name="prepare_selfie", api_visibility="private")
+        mic.stop_recording(lambda path: path, mic, speech, api_name="use_recording", api_visibility="private")
+        # its own queue: a long style fit never holds the workers that animate short requests
+        create.click(create_style_ui, [selfie, name, replace, owner], [create_status, preview, *views],
+                     api_name="create_style_ui", api_visibility="private", concurrency_limit=1,
+                     concurrency_id="create_style")
+        go.click(animate_ui, [speech, style, side, owner], [animate_status, video, viewer, downloads, about],
+                 api_name="animate_ui", api_visibility="private")
+        # on a phone the result sits above the steps: bring it into view with its progress
+        go.click(None, js="() => { if (window.innerWidth < 600) "
+                          "document.querySelector('#result').scrollIntoView({behavior: 'smooth'}); }")
+        for button, action in ((rename, "rename"), (describe_btn, "describe"), (delete, "delete")):
+            button.click(manage_ui(action), [managed, manage_text, owner], [manage_status, *views],
+                         api_name=f"{action}_style_ui", api_visibility="private")
+
+        # The documented API (gradio_client, curl): the same library calls; errors raise with their message.
+        with gr.Row(visible=False):
+            message = gr.Textbox(label="Message")
+            for api_name, fn, inputs, outputs in (
+                    ("create_style", create_style_api, [selfie, name, replace], [preview, message]),
+                    ("animate", animate_api, [speech, style, side], [video, downloads, about]),
+                    ("list_styles", list_styles_api, [], [styles_table]),
+                    ("rename_style", rename_style_api, [managed, manage_text], [message]),
+                    ("describe_style", describe_style_api, [managed, manage_text], [message]),
+                    ("delete_style", delete_style_api, [managed], [message])):
+                queue = {"concurrency_limit": 1, "concurrency_id": "create_style"} if api_name == "create_style" else {}
+                gr.Button(api_name, visible=False).click(fn, inputs, outputs, api_name=api_name, **queue)
     return demo
+
+
+CSS = (ASSETS / "app.css").read_text()
+# Gradio scopes launch(css=...) inside the page's content, so the page margin (32 px a side, which left a
+# 326 px result on a 390 px phone) is set from <head>.
+HEAD = "<style>@media (max-width: 600px) { .gradio-container .main.fillable { padding: 8px 6px !important; } }</style>"
 
 
 def main() -> None:
@@ -136,18 +441,24 @@ def main() -> None:
     ap.add_argument("--share", action="store_true")
     args = ap.parse_args()
     default_model()  # load once, before the first request, so a broken install fails at start
-    demo = build_app()
-    launch(demo, args)
+    try:
+        first = first_result()
+    except (ImitatorError, OSError) as e:  # e.g. no EGL for rendering: the app still starts, without it
+        print(f"imitator: no first-load example ({e})")
+        first = None
+    launch(build_app(first), args)
 
 
 def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
-    """Server-side limits (issue 15): upload size, queue length, Gradio cache age, stale style temporaries."""
+    """Server-side limits (issue 15): upload size, queue length, Gradio cache age, stale style temporaries.
+    allowed_paths: the results and the first-load example, which the 3D view fetches by URL."""
     limits, retention = Limits.from_env(), OutputRetention.from_env()
     remove_stale_temporaries()
     demo.delete_cache = retention.gradio_delete_cache()  # Gradio's copies of our outputs age out like them
     demo.queue(default_concurrency_limit=2, max_size=32)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft(),
-                max_file_size=f"{limits.max_upload_mb:g}mb")
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, theme=gr.themes.Soft(), css=CSS,
+                head=HEAD, max_file_size=f"{limits.max_upload_mb:g}mb",
+                allowed_paths=[str(_mkdir(output_root())), str(_mkdir(cache_dir()))])
 
 
 if __name__ == "__main__":

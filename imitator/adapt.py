@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ConfigError, UnsupportedModelError, UsageError
+from .errors import ConfigError, TopologyMismatchError, UnsupportedModelError, UsageError
 from .inference import as_template, features
 from .metrics import closure_rate
 from .losses import lip_contact_loss, reconstruction_loss, velocity_loss
@@ -82,6 +82,11 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     targets = vertices if isinstance(vertices, list) else [vertices]
     if len(audios) != len(targets) or not audios:
         raise UsageError("adapt needs one audio per vertex sequence")
+    for v in targets:  # e.g. a MediaPipe-tracked video for a model trained on FLAME meshes (VOCASET)
+        if np.ndim(v) != 3 or np.shape(v)[1:] != (model.cfg.n_vertices, 3):
+            raise TopologyMismatchError(
+                f"the reference meshes are {np.shape(v)}, but the model ({model.cfg.topology}) needs (T, "
+                f"{model.cfg.n_vertices}, 3): adapt with meshes of the model's topology")
     if config.lip_region not in ("lips", "face"):
         raise ConfigError(f"unknown lip region {config.lip_region!r}: use lips or face")
     weights = lip_weights if isinstance(lip_weights, list) else [lip_weights] * len(targets)

@@ -124,7 +124,7 @@ def language_warning(score: float | None) -> str | None:
     if score is None or score >= NON_ENGLISH_LOGPROB:
         return None
     return ("the speech does not sound like English to the English-only recogniser (confidence "
-            f"{score:.2f} < {NON_ENGLISH_LOGPROB}); lip closures may be mislabelled and the style less faithful")
+            f"{score:.2f} < {NON_ENGLISH_LOGPROB}); no lip closures are labelled from it and the style may be less faithful")
 
 
 @lru_cache(maxsize=1)

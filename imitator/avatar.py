@@ -69,17 +69,23 @@ class Avatar:
 
             colors = np.tile(np.float32([*SKIN, 0]), (n, 1))  # no layout to texture: plain skin
             return cls(None, options, faces, mesh_edges(faces), np.zeros((n, 2), np.float32), colors, {}, n)
-        from .texture import face_uv
+        from .texture import LIPS, SKIN, face_uv
 
         V = topology.n_vertices
         builder = _Builder(topology, V)
-        builder.add("face", np.asarray(face_uv()) if V == 468 else np.zeros((V, 2), np.float32),
-                    np.tile(np.float32([1, 1, 1, 1 if V == 468 else 0]), (V, 1)), topology.faces)
-        if options.eyes:
+        if V == 468:
+            builder.add("face", np.asarray(face_uv()), np.tile(np.float32([1, 1, 1, 1]), (V, 1)), topology.faces)
+        else:  # no texture layout for this topology (e.g. FLAME): plain skin, its lip set tinted
+            colors = np.tile(np.float32([*SKIN, 0]), (V, 1))
+            colors[topology.lip_vertices, :3] = LIPS
+            builder.add("face", np.zeros((V, 2), np.float32), colors, topology.faces)
+        # Parts need the contours they are built on; a topology from a region file (FLAME) has none.
+        eyes, mouth = _loop(topology.right_eye) and _loop(topology.left_eye), _loop(topology.lip_inner)
+        if options.eyes and eyes:
             builder.eyes()
-        if options.mouth:
+        if options.mouth and mouth:
             builder.mouth(options)
-        if options.teeth:
+        if options.teeth and mouth and len(topology.jaw) >= 3:
             builder.teeth(options)
         return cls(topology, options, np.concatenate(builder.faces).astype(np.int32), mesh_edges(topology.faces),
                    np.concatenate(builder.uv).astype(np.float32), np.concatenate(builder.colors).astype(np.float32),
@@ -118,6 +124,10 @@ class Avatar:
         if "teeth" in self.parts:
             parts += list(_teeth(vertices, rest, t, self.options))
         return np.concatenate(parts, axis=-2).astype(np.float32)
+
+
+def _loop(contour: np.ndarray) -> bool:
+    return len(contour) >= 3
 
 
 class _Builder:

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .model import Imitator, ModelConfig
+from .topology import TOPOLOGY_FILE, load_folder_topology, save_topology, stored_topology
 
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 DEFAULT_MODEL_DIR = Path(__file__).parent / "weights" / "default"
@@ -26,6 +27,7 @@ def save_model(model: Imitator, folder: str | os.PathLike, extra: dict | None = 
     tmp_w, tmp_c = folder / (WEIGHTS + ".tmp"), folder / (CONFIG + ".tmp")
     save_file(state, tmp_w)
     tmp_c.write_text(json.dumps({"model": json.loads(model.cfg.to_json()), **(extra or {})}, indent=1))
+    _save_topology(model.cfg.topology, folder)
     os.replace(tmp_w, folder / WEIGHTS)
     os.replace(tmp_c, folder / CONFIG)
     return folder
@@ -43,6 +45,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if not (folder / WEIGHTS).is_file() or not (folder / CONFIG).is_file():
         raise FileNotFoundError(f"{folder} is not an imitator checkpoint (needs {WEIGHTS} and {CONFIG})")
     meta = json.loads((folder / CONFIG).read_text())
+    load_folder_topology(folder)  # a data-driven topology (e.g. FLAME) travels with its checkpoint
     cfg = ModelConfig.from_dict(meta["model"])
     state = load_file(folder / WEIGHTS)
     encoder = None
@@ -55,6 +58,16 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval()
+
+
+def _save_topology(name: str, folder: Path) -> None:
+    """A data-driven topology (e.g. FLAME) is copied into the checkpoint; built-in ones need nothing."""
+    topology = stored_topology(name)
+    if topology is None:
+        return
+    tmp = folder / (TOPOLOGY_FILE + ".tmp.npz")
+    save_topology(topology, tmp)
+    os.replace(tmp, folder / TOPOLOGY_FILE)
 
 
 def model_hash(folder: str | os.PathLike) -> str:

@@ -122,21 +122,26 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
 
 
 def _cmd_styles(args: argparse.Namespace) -> None:
-    from .style_store import list_styles, user_style_dir
+    """imitator styles [list|rename OLD NEW|describe NAME TEXT|delete NAME]: the app's style management."""
+    from . import style_store
 
-    entries = list_styles()
-    if not entries:
-        print(f"no styles yet (user styles go to {user_style_dir()})")
-    for e in entries:
-        what = f"BROKEN: {e.error}" if e.error else (e.meta.description or e.meta.source)
-        print(f"{e.name:24s} {e.kind:7s} {what}")
-
-
-def _cmd_delete_style(args: argparse.Namespace) -> None:
-    from .style_store import delete_style
-
-    delete_style(args.name)
-    print(f"deleted style {args.name!r}")
+    action = getattr(args, "styles_cmd", None) or "list"
+    if action == "rename":
+        style_store.rename_style(args.name, args.new_name, overwrite=args.overwrite)
+        print(f"renamed style {args.name!r} to {args.new_name!r}")
+    elif action == "describe":
+        style_store.describe_style(args.name, args.description)
+        print(f"description of {args.name!r} saved")
+    elif action == "delete":
+        style_store.delete_style(args.name)
+        print(f"deleted style {args.name!r}")
+    else:
+        entries = style_store.list_styles()
+        for e in entries:
+            what = f"BROKEN: {e.error}" if e.error else (e.meta.description or e.meta.source)
+            print(f"{e.name:24s} {e.kind:7s} {what}")
+        if not any(e.kind == "user" for e in entries):
+            print(f"(no styles of your own yet; they go to {style_store.owner_dir()})")
 
 
 def _cmd_animate(args: argparse.Namespace) -> None:
@@ -181,6 +186,38 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         with open(args.json, "w") as f:
             json.dump([{"model": label, "group": g.name, "n": g.n_sequences, "metrics": g.metrics,
                         "per_sequence": g.per_sequence} for label, g in rows], f, indent=1)
+
+
+def _cmd_import_vocaset(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .data.vocaset import VocasetConfig, convert_vocaset, parse_numbers
+
+    cfg = VocasetConfig(flame_mesh=args.flame_mesh, flame_masks=args.flame_masks, transcripts=args.transcripts,
+                        subjects=tuple(args.subjects) if args.subjects else None,
+                        sentences=parse_numbers(args.sentences) if args.sentences else None)
+    with tqdm(unit="seq", desc="import-vocaset") as bar:
+        report = convert_vocaset(args.src, args.out, cfg, lambda n, name: bar.update(1))
+    print(report.summary())
+    for seq_id, why in list(report.skipped.items())[:20]:
+        print(f"  skipped {seq_id}: {why}")
+
+
+def _cmd_reproduce_paper(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from .adapt import AdaptConfig
+    from .paper import ProtocolConfig, reproduce_paper
+
+    adapt_cfg = replace(AdaptConfig(), stage1_steps=args.adapt_steps, stage2_steps=args.adapt_steps)
+    cfg = ProtocolConfig(data=args.data, out=args.out, checkpoint=args.checkpoint, epochs=args.epochs,
+                         encoder=args.encoder, references=tuple(int(n) for n in args.references.split(",")),
+                         adapt=adapt_cfg, faceformer=args.faceformer or bool(args.faceformer_checkpoint),
+                         faceformer_checkpoint=args.faceformer_checkpoint)
+    result = reproduce_paper(cfg)
+    print(result.table())
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.seconds.items())
+          + f"; written to {args.out}/results.json and table.md")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,12 +299,23 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--model", default=None, help="checkpoint folder (default: the bundled model)")
     cs.set_defaults(func=_cmd_create_style)
 
-    st = sub.add_parser("styles", help="list the bundled and user styles")
+    st = sub.add_parser("styles", help="list, rename, describe or delete styles (presets are read-only)")
     st.set_defaults(func=_cmd_styles)
+    sst = st.add_subparsers(dest="styles_cmd")
+    sst.add_parser("list", help="the bundled presets, then your styles")
+    rn = sst.add_parser("rename", help="rename one of your styles")
+    rn.add_argument("name")
+    rn.add_argument("new_name")
+    rn.add_argument("--overwrite", action="store_true", help="replace your style that already has the new name")
+    de = sst.add_parser("describe", help="set the description shown in style lists")
+    de.add_argument("name")
+    de.add_argument("description")
+    dl = sst.add_parser("delete", help="delete one of your styles")
+    dl.add_argument("name")
 
-    ds = sub.add_parser("delete-style", help="delete a user style")
+    ds = sub.add_parser("delete-style", help="delete a user style (same as `styles delete`)")
     ds.add_argument("name")
-    ds.set_defaults(func=_cmd_delete_style)
+    ds.set_defaults(func=_cmd_styles, styles_cmd="delete")
 
     an = sub.add_parser("animate", help="animate speech with a style")
     an.add_argument("audio", help="speech: any audio file, or a video whose audio track to use")
@@ -292,6 +340,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--static", action="store_true", help="also score the static-template baseline")
     ev.add_argument("--json", default=None, help="write all numbers (per sequence too) to this file")
     ev.set_defaults(func=_cmd_evaluate)
+
+    iv = sub.add_parser("import-vocaset", help="convert VOCASET (released or FaceFormer layout) to a dataset folder")
+    iv.add_argument("src", help="VOCASET folder: data_verts.npy + *.pkl, or vertices_npy/ + wav/ + templates.pkl")
+    iv.add_argument("--out", required=True, help="dataset folder to write (30 fps, mm, FLAME topology)")
+    iv.add_argument("--flame-mesh", required=True, help="FLAME triangles: FLAME_sample.ply, head_template.obj, .npz")
+    iv.add_argument("--flame-masks", required=True, help="FLAME_masks.pkl (or .npz/.json) with a 'lips' vertex set")
+    iv.add_argument("--transcripts", default=None,
+                    help='JSON {"sentence01": "text", ...}: label lip closures where a text is given')
+    iv.add_argument("--subjects", nargs="*", default=None, help="convert only these subjects (name prefixes)")
+    iv.add_argument("--sentences", default=None, help="convert only these sentence numbers, e.g. 1-4,21-24 (trials)")
+    iv.set_defaults(func=_cmd_import_vocaset)
+
+    rp = sub.add_parser("reproduce-paper", help="the paper's VOCASET protocol: train, adapt with 1 / 4 references, "
+                                                "score; prints Table 1 columns beside the paper's numbers")
+    rp.add_argument("data", help="dataset folder from `imitator import-vocaset`")
+    rp.add_argument("--out", required=True, help="folder for the prior, results.json and table.md")
+    rp.add_argument("--checkpoint", default=None, help="an already trained prior (skips training)")
+    rp.add_argument("--epochs", type=int, default=300)
+    rp.add_argument("--encoder", default="whisper-tiny.en",
+                    help="whisper-tiny.en | mel | hf:<id or path> (the paper: hf:facebook/wav2vec2-base-960h)")
+    rp.add_argument("--references", default="1,4", help="reference-sequence counts to adapt with, e.g. 1,4,20")
+    rp.add_argument("--adapt-steps", type=int, default=300, help="steps per adaptation stage")
+    rp.add_argument("--faceformer", action="store_true", help="also train and score the FaceFormer-style baseline")
+    rp.add_argument("--faceformer-checkpoint", default=None, help="an already trained FaceFormer-style baseline")
+    rp.set_defaults(func=_cmd_reproduce_paper)
     return p
 
 

@@ -150,9 +150,30 @@ class FileFormatError(ImitatorError):
     """A file that is not what its reader expects (e.g. not a glTF binary)."""
 
 
+class VocasetError(DatasetError):
+    """A folder that is not a VOCASET layout we know, or whose files disagree."""
+
+
+class DataPickleError(FileFormatError):
+    """A dataset pickle that is not plain data (dicts, lists, numbers, strings, numpy arrays)."""
+
+
+# --- mesh topologies ----------------------------------------------------------------------------------
+class TopologyError(ImitatorError):
+    """A topology's files disagree with it (faces or vertex sets outside the mesh, no lip set)."""
+
+
+class TopologyMismatchError(TopologyError):
+    """Meshes of one topology given to a model of another (e.g. a tracked video to a FLAME model)."""
+
+
 class RenderError(ImitatorError, RuntimeError):
     """Offscreen OpenGL could not start on this machine; the message says what to install."""
 
 
 class ToolMissingError(ImitatorError, RuntimeError):
     """A system program a command needs (e.g. espeak-ng) is not installed; the message says how to get it."""
+
+
+class ServerBusyError(ImitatorError):
+    """A long request was refused because the server's lane for long work is full (imitator.admission)."""

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .align import BILABIALS, Aligner, AlignmentError, Phones, transcribe
+from .align import BILABIALS, NON_ENGLISH_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
 from .data.dataset import Dataset, write_index
 from .topology import MEDIAPIPE_468, Topology, get_topology, lip_distance
 
@@ -97,7 +97,12 @@ def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topolog
     """Lip-contact weights for one tracked clip with no labels yet (a user's reference video): transcribe it
     with Whisper unless `transcript` is given, align, label. Returns (weights, what was done), or (None, why)
     where nothing could be aligned, so a style can still be made without the lip-contact term."""
-    text = transcript.strip() or transcribe(audio)
+    text = transcript.strip()
+    if not text:
+        text, score = transcribe_scored(audio)
+        # English lip labels from a misheard transcript would mislead the fit
+        if text and score is not None and score < NON_ENGLISH_LOGPROB:
+            return None, "the speech does not sound like English, so no lip closures were labelled"
     if not text:
         return None, "no words recognised"
     try:

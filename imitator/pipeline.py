@@ -10,26 +10,26 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from .adapt import AdaptConfig, adapt, fit_summary
-from .audio import SAMPLE_RATE, AudioLimits, check_audio, load_audio
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model_rate
 from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
-from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError
+from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, VideoTooShortError
 from .inference import features
 from .lazy import cached_once
 from .limits import check_upload
 from .model import Imitator
-from .style_store import check_name, load_style, save_style
+from .progress import Progress, StageBar
+from .style_store import StyleNameTakenError, check_name, list_styles, load_style, save_style
 from .styles import Style
 from .topology import get_topology
 
-Progress = Callable[[float, str], None]
+MIN_SELFIE_SECONDS = 3.0  # under this a style learns from too few mouth shapes (5-10 s is best)
 
 
 @dataclass
@@ -41,6 +41,10 @@ class Animation:
     style: str
     generic: np.ndarray | None = None  # (T, V, 3): the generic model's motion on the same face, if asked
     texture: np.ndarray | None = None  # (S, S, 3) uint8 face texture (imitator.texture); None = the neutral one
+    topology: str = "mediapipe468"  # the mesh's topology (imitator.topology), for the renderer
+    sound: np.ndarray | None = None  # the speech at its own sample rate, for the video's soundtrack
+    sound_rate: int = SAMPLE_RATE
+    speech_name: str = "speech"  # the speech file's name without extension, for download names
 
 
 def default_model(path: str | None = None) -> Imitator:
@@ -65,12 +69,14 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     compare_generic: also decode the generic style on the same face (for side-by-side videos).
     owner: whose styles a style name means (the app's session token; None: the local user's)."""
     model = model or default_model()
+    sound, sound_rate, speech_name, file_name = None, SAMPLE_RATE, "speech", "the audio"
     if not isinstance(audio, np.ndarray):
         if not isinstance(audio, (bytes, bytearray)):
             check_upload(audio)
-        audio = load_audio(audio)
-    else:
-        check_audio(audio)
+            speech_name, file_name = Path(audio).stem, Path(audio).name
+        sound, sound_rate = decode_audio(audio)
+        audio = to_model_rate(sound, sound_rate)
+    check_audio(audio, name=file_name)
     label = "generic"
     vector, basis, template, texture = None, None, None, None
     if isinstance(style, str) and style in model.cfg.style_names:
@@ -93,55 +99,80 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
         raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
                                "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
-                     generic, texture)
+                     generic, texture, topology=model.cfg.topology, sound=sound, sound_rate=sound_rate,
+                     speech_name=speech_name)
 
 
 def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
-    """The animation with eye blinks added (the same blinks on its generic comparison)."""
+    """The animation with eye blinks added (the same blinks on its generic comparison); unchanged on a
+    topology without eyelid contours (e.g. FLAME built from its region file)."""
+    topology = get_topology(anim.topology)
+    if len(topology.left_eye) < 3 or len(topology.right_eye) < 3:
+        return anim
     closure = blink_closure(len(anim.vertices), anim.fps, config)
-    generic = apply_blinks(anim.generic, closure) if anim.generic is not None else None
-    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure), generic=generic)
+    generic = apply_blinks(anim.generic, closure, topology) if anim.generic is not None else None
+    return dataclasses.replace(anim, vertices=apply_blinks(anim.vertices, closure, topology), generic=generic)
 
 
-def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True) -> Path:
-    """The animation as an H.264 + AAC mp4 with its speech; side by side with the generic motion if present.
-    blinks: add eye blinks (the model does not move the eyes)."""
+def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
+                 progress: Progress | None = None) -> Path:
+    """The animation as an H.264 + AAC mp4 with its speech at the speech's own sample rate; side by side with
+    the generic motion if present. blinks: add eye blinks (the model does not move the eyes).
+    progress: reported every 10 frames (about every 0.3 s here)."""
     from .render import shared_renderer
     from .video import write_mp4
 
     anim = with_blinks(anim) if blinks else anim
-    renderer = shared_renderer()
+    renderer = shared_renderer(mesh=get_topology(anim.topology))
     if anim.generic is not None:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
                                             texture=anim.texture)
     else:
         frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
+    bar = StageBar(progress, {"rendering": 1.0})
+    sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
     try:
-        write_mp4(path, frames, anim.fps, anim.audio)
+        write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
     except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
         raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
 
 
 def export_animation(anim: Animation, npz=None, glb=None, obj_zip=None, blinks: bool = False,
-                     glb_options: GlbOptions = GlbOptions()) -> list[str]:
+                     glb_options: GlbOptions = GlbOptions(), progress: Progress | None = None) -> list[str]:
     """Write the animation's meshes to the given files (NPZ: the meshes; GLB and OBJ zip: the textured
     avatar). blinks: add eye blinks to the meshes (off by default: exported motion is the model's own).
-    Returns notes for people (e.g. frames left out of the GLB)."""
+    progress: reported before each file. Returns notes for people (e.g. frames left out of the GLB)."""
     from . import export
     from .texture import neutral_texture
 
     anim = with_blinks(anim) if blinks else anim
     texture = anim.texture if anim.texture is not None else neutral_texture()
-    notes = []
-    if npz:
-        export.save_npz(npz, anim.vertices, anim.faces, anim.fps)
-    if obj_zip:
-        export.save_obj_zip(obj_zip, anim.vertices, anim.faces, anim.fps, texture=texture)
-    if glb:
-        note = export.save_glb(glb, anim.vertices, anim.faces, anim.fps, glb_options, texture=texture)
+    writers = {npz: lambda p: export.save_npz(p, anim.vertices, anim.faces, anim.fps),
+               obj_zip: lambda p: export.save_obj_zip(p, anim.vertices, anim.faces, anim.fps, texture=texture),
+               glb: lambda p: export.save_glb(p, anim.vertices, anim.faces, anim.fps, glb_options, texture=texture)}
+    todo = [(path, write) for path, write in writers.items() if path]
+    bar, notes = StageBar(progress, {"exporting": 1.0}), []
+    for done, (path, write) in enumerate(todo):
+        bar.update("exporting", done, len(todo), unit="files", note=f"writing {Path(path).suffix.lstrip('.').upper()}",
+                   estimate=False)
+        note = write(path)
         notes += [note] if note else []
+    bar.update("exporting", len(todo), len(todo), unit="files")
     return notes
+
+
+def download_stem(anim: Animation) -> str:
+    """File names people recognise: the style and the speech, e.g. 'Ava - bob_bought_a_map'."""
+    return f"{anim.style} - {anim.speech_name}".replace("/", "_").replace("\\", "_")
+
+
+def export_downloads(anim: Animation, folder: str | os.PathLike,
+                     progress: Progress | None = None) -> tuple[dict[str, Path], list[str]]:
+    """NPZ, a zip of OBJs and an animated GLB in `folder`, named after the style and the speech."""
+    folder, stem = Path(folder), download_stem(anim)
+    paths = {"npz": folder / f"{stem}.npz", "obj_zip": folder / f"{stem} (OBJ).zip", "glb": folder / f"{stem}.glb"}
+    return paths, export_animation(anim, progress=progress, **paths)
 
 
 def create_style(video: str | os.PathLike, name: str, model: Imitator | None = None,
@@ -151,6 +182,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
                  transcript: str = "", owner: str | None = None) -> Style:
     """A talking-head video (or a tracked .npz from `imitator track`) -> a saved style.
 
+    The name, the video's length and its audio track are checked before the minute of tracking.
     Progress: tracking takes the first half of the bar, the two adaptation stages the second.
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
@@ -167,10 +199,14 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     from .tracking import TrackResult, save_preview, track_video
 
     name = check_name(name)
-    model = model or default_model()
-    report = progress or (lambda fraction, message: None)
     path = Path(video)
     check_upload(path)
+    if save:
+        check_name_free(name, user_dir, owner, overwrite)
+    if path.suffix.lower() != ".npz":
+        check_selfie(path)
+    model = model or default_model()
+    report = progress or (lambda fraction, message: None)
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
@@ -192,10 +228,15 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note, closed = None, "lip-contact term off", 0
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
+        not_english = None
         if not transcript.strip():
             transcript, score = transcribe_scored(audio)
-            warnings += [w for w in [language_warning(score)] if w]
-        lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+            not_english = language_warning(score)
+            warnings += [not_english] if not_english else []
+        if not_english:  # English lip labels from a misheard transcript would teach the wrong closures
+            lip_note = "the speech does not sound like English, so no lip closures were labelled"
+        else:
+            lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
         if lip_weights is not None:
             contact = close_lips(vertices, tracked.template, label_frames(lip_weights))
             vertices, closed = contact.vertices, len(contact.corrected)
@@ -208,6 +249,29 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready: {fit_summary(result.fit)}")
     return style
+
+
+def check_name_free(name: str, user_dir=None, owner: str | None = None, overwrite: bool = False) -> None:
+    """Refuse a preset's name, or one of the owner's own styles unless asked to overwrite it."""
+    for entry in list_styles(user_dir, owner=owner):
+        if entry.name == name and (entry.kind == "preset" or not overwrite):
+            what = "a bundled preset" if entry.kind == "preset" else "one of your styles"
+            raise StyleNameTakenError(f"{name!r} is already the name of {what}; choose another name"
+                                      + ("" if entry.kind == "preset" else ", or ask to replace it"))
+
+
+def check_selfie(path: Path) -> None:
+    """Length and sound from the file header, so that a bad video is refused in milliseconds, not after
+    a minute of tracking."""
+    from .video import probe_video
+
+    info = probe_video(path)
+    if not info.has_audio:
+        raise NoAudioStreamError(f"{path.name} has no audio track: a style is learned from the face moving "
+                                 "with its speech, so the video must have sound")
+    if info.duration < MIN_SELFIE_SECONDS:
+        raise VideoTooShortError(f"{path.name} is {info.duration:.1f} s long; a style needs at least "
+                                 f"{MIN_SELFIE_SECONDS:g} s of you talking (5-10 s is best)")
 
 
 def picture_note(style: Style) -> str:

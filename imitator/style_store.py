@@ -196,7 +196,7 @@ def _find(folder, kind: str, key: str) -> StyleEntry | None:
 
 def _entry_from_dir(style_dir: Path, kind: str) -> StyleEntry | None:
     """The newest version of a versioned style, or None if it has none yet (a first save in progress)."""
-    for _ in range(5):  # a writer may remove the version we picked while we read it: pick again
+    for _ in range(_READ_RETRIES):  # a writer may remove the version we picked while we read it: pick again
         version = _newest_version(style_dir)
         if version is None:
             return None
@@ -230,6 +230,11 @@ def _entry_from_flat(meta_path: Path, kind: str) -> StyleEntry | None:
     except (StyleError, OSError) as e:
         entry.error = str(e)
     return entry
+
+
+# A reader retries while writers replace the version it picked. On a loaded machine one pick can lose the
+# race several times in a row (seen with 2 writers x 60 overwrites at load average 20), so allow many.
+_READ_RETRIES = 50
 
 
 def _newest_version(style_dir: Path) -> Path | None:
@@ -281,7 +286,7 @@ def load_style(name: str, model_id: str | None = None, user_dir=None, preset_dir
                owner: str | None = None) -> Style:
     """Load a style by name (a preset name always means the preset); with model_id, refuse a style fitted
     to other weights. Every tensor is validated: a damaged file is a CorruptStyleError, never a crash."""
-    for attempt in range(3):
+    for attempt in range(_READ_RETRIES):
         entry = find_style(name, user_dir, preset_dir, owner)
         if entry.error:
             raise CorruptStyleError(f"style {entry.name!r} cannot be loaded: {entry.error}")
@@ -293,7 +298,7 @@ def load_style(name: str, model_id: str | None = None, user_dir=None, preset_dir
         try:
             tensors = load_file(_weights_path(entry))
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            if attempt < 2 and entry.path.name == _META and _superseded(entry.path.parent):
+            if attempt < _READ_RETRIES - 1 and entry.path.name == _META and _superseded(entry.path.parent):
                 continue  # a writer replaced this version between our listing and reading: read again
             raise CorruptStyleError(f"style {meta.name!r} cannot be loaded: its weights file is damaged "
                                     f"({e.__class__.__name__})") from e

@@ -75,14 +75,77 @@ def _mediapipe468() -> Topology:
 _BUILDERS = {"mediapipe468": _mediapipe468}
 _CACHE: dict[str, Topology] = {}
 
+# Data-driven topologies (e.g. FLAME, whose faces and regions come from the user's files) travel as a
+# TOPOLOGY_FILE in the dataset folder and in the checkpoint folder; reading either registers it by name.
+TOPOLOGY_FILE = "topology.npz"
+_INDEX_FIELDS = ("faces", "lip_outer", "lip_inner", "lip_vertices", "upper_lip_mid", "lower_lip_mid", "jaw",
+                 "left_eye", "right_eye", "upper_face", "rigid")
+
 
 def get_topology(name: str = "mediapipe468") -> Topology:
-    """The registered topology called `name` (built once, then shared)."""
-    if name not in _BUILDERS:
-        raise KeyError(f"unknown topology {name!r}; known: {sorted(_BUILDERS)}")
+    """The topology called `name`: a built-in one (built once, then shared) or one registered from a file."""
     if name not in _CACHE:
+        if name not in _BUILDERS:
+            raise KeyError(f"unknown topology {name!r}; known: {sorted(set(_BUILDERS) | set(_CACHE))} "
+                           f"(a dataset or checkpoint folder with a {TOPOLOGY_FILE} registers its own)")
         _CACHE[name] = _BUILDERS[name]()
     return _CACHE[name]
+
+
+def register_topology(topology: Topology) -> Topology:
+    """Make `topology` known to get_topology. Names of file-based topologies end in a hash of their
+    content (see content_name), so two different meshes can never share a name."""
+    if topology.name in _BUILDERS:
+        from .errors import TopologyError
+
+        raise TopologyError(f"{topology.name!r} is a built-in topology and cannot be replaced")
+    _CACHE[topology.name] = topology
+    return topology
+
+
+def stored_topology(name: str) -> Topology | None:
+    """The registered data-driven topology called `name`; None for built-in or unknown names."""
+    return None if name in _BUILDERS else _CACHE.get(name)
+
+
+def content_name(prefix: str, arrays: dict[str, np.ndarray]) -> str:
+    """prefix + '-' + the first 8 hex digits of a SHA-1 over the arrays (fixed key order)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for key in sorted(arrays):
+        h.update(key.encode())
+        h.update(np.ascontiguousarray(arrays[key], dtype=np.int64).tobytes())
+    return f"{prefix}-{h.hexdigest()[:8]}"
+
+
+def save_topology(topology: Topology, path: str | Path) -> Path:
+    """Write a topology as .npz (integer arrays and the name; no pickles)."""
+    path = Path(path)
+    np.savez(path, name=np.array(topology.name), n_vertices=np.array(topology.n_vertices),
+             **{k: np.asarray(getattr(topology, k), dtype=np.int32) for k in _INDEX_FIELDS})
+    return path
+
+
+def load_topology(path: str | Path) -> Topology:
+    """Read a topology written by save_topology and register it (so get_topology(name) finds it)."""
+    with np.load(path, allow_pickle=False) as z:
+        missing = [k for k in ("name", "n_vertices", *_INDEX_FIELDS) if k not in z.files]
+        if missing:
+            from .errors import FileFormatError
+
+            raise FileFormatError(f"{path} is not a topology file (missing {missing})")
+        topology = Topology(name=str(z["name"]), n_vertices=int(z["n_vertices"]),
+                            **{k: _ix(z[k].reshape(-1, 3) if k == "faces" else z[k]) for k in _INDEX_FIELDS})
+    if topology.name in _BUILDERS:
+        return get_topology(topology.name)
+    return register_topology(topology)
+
+
+def load_folder_topology(folder: str | Path) -> Topology | None:
+    """The topology stored in a dataset or checkpoint folder, registered; None if it has none."""
+    path = Path(folder) / TOPOLOGY_FILE
+    return load_topology(path) if path.is_file() else None
 
 
 MEDIAPIPE_468 = get_topology("mediapipe468")

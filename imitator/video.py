@@ -10,6 +10,7 @@ import itertools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -101,3 +102,52 @@ def _send_audio(container, stream, audio: np.ndarray, start: int, stop: int, sam
     af.time_base = Fraction(1, sample_rate)
     container.mux(stream.encode(af))
     return stop
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float  # seconds (the longest stream)
+    has_video: bool
+    has_audio: bool
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's container header only (milliseconds), so bad input is refused before tracking."""
+    import av
+
+    from .errors import UnreadableVideoError
+
+    name = os.path.basename(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no such file: {path}")
+    try:
+        with av.open(os.fspath(path)) as c:
+            durations = [float(s.duration * s.time_base) for s in c.streams if s.duration and s.time_base]
+            duration = max(durations, default=(c.duration or 0) / 1e6)
+            return VideoInfo(duration, bool(c.streams.video), bool(c.streams.audio))
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise UnreadableVideoError(f"{name} is not a video we can read ({e.__class__.__name__})") from e
+
+
+BROWSER_CODECS = {"h264", "vp8", "vp9", "av1"}  # what Chromium, Firefox and Safari all play in <video>
+
+
+def playable_in_browsers(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
+    """`path` itself if browsers play its video codec, else an H.264 + AAC copy in `folder` (MPEG-4 Part 2
+    from older cameras and phones otherwise shows a blank preview)."""
+    import av
+
+    from .audio import decode_audio
+
+    path = Path(path)
+    info = probe_video(path)
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0] if c.streams.video else None
+        if stream is None or stream.codec_context.name in BROWSER_CODECS:
+            return path
+        fps = float(stream.guessed_rate or stream.average_rate or 30)  # AVI can report its time base as average
+    out = Path(folder) / f"{path.stem}.mp4"
+    sound, rate = decode_audio(path) if info.has_audio else (None, SAMPLE_RATE)
+    with av.open(str(path)) as c:
+        write_mp4(out, (f.to_ndarray(format="rgb24") for f in c.decode(video=0)), fps, sound, rate)
+    return out

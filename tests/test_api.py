@@ -111,12 +111,12 @@ def test_app_cli_and_adaptation_reach_the_same_vertices(shared_setup, tmp_path, 
     monkeypatch.syspath_prepend(str(REPO))
     import app
 
-    monkeypatch.setattr(app, "render_video", lambda anim, path: Path(path))  # the vertices, not the pixels
-    *_, (video, files, info) = app.animate_ui(str(wav), "Me", False, progress=lambda *a, **k: None)
+    monkeypatch.setattr(app, "render_video", lambda anim, path, **_: Path(path))  # the vertices, not the pixels
+    video, files, info = app.animate_api(str(wav), "Me", False, progress=lambda *a, **k: None)
     pipeline.default_model.cache_clear()
     with np.load(next(f for f in files if f.endswith(".npz"))) as z:
         np.testing.assert_allclose(z["vertices"], adapted, atol=1e-5)
-    assert "style 'Me'" in info
+    assert "**Me** says" in info
 
 
 def test_cli_user_errors_exit_2_in_one_line(tmp_path, capsys):

@@ -69,6 +69,24 @@ def test_animate_writes_a_playable_video_side_by_side(model_dir, speech, tmp_pat
     assert (tmp_path / "a.glb").stat().st_size > 10000
 
 
+def test_styles_are_managed_from_the_command_line(tmp_path, monkeypatch, capsys):
+    from imitator.style_store import list_styles, save_style
+    from imitator.styles import Style, StyleMeta
+
+    monkeypatch.setenv("IMITATOR_STYLE_DIR", str(tmp_path))
+    save_style(Style(StyleMeta(name="José"), torch.zeros(4, 3), torch.zeros(8)))
+    main(["styles", "rename", "José", "Zoë"])
+    main(["styles", "describe", "Zoë", "calm, small jaw"])
+    main(["styles"])
+    out = capsys.readouterr().out
+    assert "renamed style 'José' to 'Zoë'" in out and "calm, small jaw" in out and "José " not in out
+    with pytest.raises(SystemExit):
+        main(["styles", "delete", "Ava"])
+    assert "presets cannot be deleted" in capsys.readouterr().err
+    main(["styles", "delete", "Zoë"])
+    assert [e.kind for e in list_styles()] == ["preset"] * len(list_styles())
+
+
 def test_animate_blinks_only_in_exports_when_asked(model_dir, tmp_path):
     """Exported meshes carry the model's motion alone unless --blinks; with it, the eyelids close."""
     from imitator.export import load_npz

@@ -115,9 +115,9 @@ def test_no_face_and_too_short_videos_make_no_style(model, tmp_path):
     from imitator.errors import NoFaceError, VideoTooShortError
 
     rng = np.random.default_rng(0)
-    noise = [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(50)]
+    noise = [rng.integers(0, 255, (128, 128, 3), dtype=np.uint8) for _ in range(100)]
     with pytest.raises(NoFaceError, match="looked at"):
-        create_style(write_video(tmp_path / "noise.mp4", noise, audio=speechlike(2.0)), "Nobody", model=model,
+        create_style(write_video(tmp_path / "noise.mp4", noise, audio=speechlike(4.0)), "Nobody", model=model,
                      user_dir=tmp_path / "styles", config=FAST)
     with pytest.raises(VideoTooShortError):
         create_style(write_video(tmp_path / "short.mp4", [gray()] * 12, audio=speechlike(0.5)), "Short",

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 from ..errors import DatasetError
+from ..topology import TOPOLOGY_FILE, Topology, load_folder_topology, register_topology, save_topology
 
 FORMAT = "imitator-dataset/1"
 
@@ -56,9 +57,14 @@ class Sequence:
 class DatasetWriter:
     """Writes sequences one at a time; `close()` (or the context manager) writes index.json atomically."""
 
-    def __init__(self, root: str | os.PathLike, topology: str = "mediapipe468", fps: float = 30.0):
+    def __init__(self, root: str | os.PathLike, topology: str | Topology = "mediapipe468", fps: float = 30.0):
+        """topology: a built-in topology's name, or a Topology (e.g. FLAME from the user's files), which is
+        saved as DATASET/topology.npz so that readers of the dataset (and its checkpoints) know it."""
         self.root = Path(root)
         (self.root / "sequences").mkdir(parents=True, exist_ok=True)
+        if isinstance(topology, Topology):
+            save_topology(register_topology(topology), self.root / TOPOLOGY_FILE)
+            topology = topology.name
         self.topology, self.fps = topology, float(fps)
         self.infos: list[SequenceInfo] = []
 
@@ -103,6 +109,7 @@ class Dataset:
         index = json.loads(path.read_text())
         if index.get("format") != FORMAT:
             raise DatasetError(f"{path}: unknown dataset format {index.get('format')!r}, expected {FORMAT!r}")
+        load_folder_topology(self.root)  # a data-driven topology (e.g. FLAME) stored with the dataset
         self.topology: str = index["topology"]
         self.fps: float = float(index["fps"])
         self.infos = [SequenceInfo(**{**s, "phones": [tuple(p) for p in s.get("phones", [])]})
