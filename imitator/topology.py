@@ -31,7 +31,7 @@ class Topology:
     right_eye: np.ndarray
     upper_face: np.ndarray     # above the nose tip (forehead, eyes, nose bridge, upper cheeks): FDD metric
     rigid: np.ndarray          # points that move with the skull only: head-pose stabilisation
-    mirror: np.ndarray         # left-right symmetry: vertex i's mirror image is vertex mirror[i]
+    mirror: np.ndarray | None = None  # left-right symmetry: vertex i's mirror is mirror[i] (None: unknown)
 
 
 _ASSETS = Path(__file__).parent / "assets"
@@ -170,6 +170,10 @@ def mirror_vertices(vertices, topology: Topology = MEDIAPIPE_468):
     """The left-right mirror image of meshes (..., V, 3): vertex i takes its mirror vertex's position with
     x negated. A mirrored talking face is another plausible talking face (training augmentation); motion
     relative to a mirrored template is the mirrored motion, whatever the plane's offset in x."""
+    if topology.mirror is None:
+        from .errors import TopologyError
+
+        raise TopologyError(f"topology {topology.name!r} has no left-right vertex map to mirror with")
     out = vertices[..., topology.mirror.tolist(), :].copy() if isinstance(vertices, np.ndarray) \
         else vertices[..., topology.mirror.tolist(), :].clone()
     out[..., 0] = -out[..., 0]

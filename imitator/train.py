@@ -137,8 +137,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     train_set = [e for part in train_parts for e in part]
     weights = sampling_weights(train_parts, mix, cfg.identity_balance) if cfg.sampled else None
     lip_vertices = _lip_region(cfg.lip_region, data.topology)
-    if cfg.mirror:
-        get_topology(data.topology).mirror  # a topology without a mirror map fails here, before training
+    if cfg.mirror and get_topology(data.topology).mirror is None:  # fail here, not in the first epoch
+        raise ConfigError(f"--mirror needs a left-right vertex map; topology {data.topology!r} has none")
 
     if cfg.resume and (out / "last").is_dir():
         model = load_model(out / "last")
