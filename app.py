@@ -23,6 +23,7 @@ from pathlib import Path
 import gradio as gr
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
+from imitator.adapt import fit_summary
 from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
 from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
@@ -100,8 +101,14 @@ def style_views(owner: str | None, selected: str | None = None, managed: str | N
 
 
 def fit_text(entry) -> str:
+    """The style table's short form of adapt.fit_summary: closures kept and the error on unseen frames."""
     fit = entry.meta.fit if entry.meta else {}
-    return f"{fit['fit_l2_mm']:.2f} mm" if fit.get("fit_l2_mm") is not None else ""
+    parts = []
+    if fit.get("closures_kept") is not None and fit.get("lip_closures"):
+        parts.append(f"lips close on {round(fit['closures_kept'] * fit['lip_closures'])}/{fit['lip_closures']} m/b/p")
+    if fit.get("holdout_lip_sync_mm") is not None:
+        parts.append(f"{fit['holdout_lip_sync_mm']:.1f} mm lip error on unseen frames")
+    return "; ".join(parts)
 
 
 class LiveProgress:
@@ -154,10 +161,10 @@ def _create(video: str | None, name: str, replace: bool, owner: str | None, prog
         style = create_style(video, name.strip(), progress=live.bar.sub("creating"), preview=out / "tracking.png",
                              overwrite=bool(replace), owner=owner or None)
     fit = style.meta.fit
-    held = f"; {fit['holdout_l2_mm']:.2f} mm on frames it did not learn from" \
-        if fit.get("holdout_l2_mm") is not None else ""
-    summary = (f"Style '{style.name}' is ready. It reproduces your tracked face to {fit['fit_l2_mm']:.2f} mm on "
-               f"average{held} ({fit['frames']} frames; {fit.get('lip_labels', 'no lip labels')}). "
+    # what matters to the person (issue 12): do the lips close, and does the style beat the generic model on
+    # frames it did not learn from; not the fit error on the fitted frames, which looks good even when the
+    # mouth never closes
+    summary = (f"Style '{style.name}' is ready: {fit_summary(fit)} ({fit['frames']} frames). "
                f"Pick it in step 2. {picture_note(style)}")
     summary += "".join(f" Warning: {w}." for w in fit.get("warnings", []))  # two faces, face lost, language
     preview = out / "tracking.png"

@@ -11,10 +11,13 @@ import sys
 def _cmd_train(args: argparse.Namespace) -> None:
     from .train import TrainConfig, train
 
+    mix = [float(m) for m in args.mix.split(",")] if args.mix else None
     cfg = TrainConfig(data=args.data, out=args.out, encoder=args.encoder, epochs=args.epochs, lr=args.lr,
                       lr_schedule=args.lr_schedule, batch_size=args.batch_size, architecture=args.architecture,
                       lip_weight=args.lip_weight, lip_region=args.lip_region, seed=args.seed, resume=args.resume,
-                      max_sequences=args.max_sequences)
+                      max_sequences=args.max_sequences, mix=mix, identity_balance=args.identity_balance,
+                      epoch_size=args.epoch_size, max_frames=args.max_frames, mirror=args.mirror, init=args.init,
+                      generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips)
     train(cfg)
 
 
@@ -104,6 +107,7 @@ def _model(args: argparse.Namespace):
 
 
 def _cmd_create_style(args: argparse.Namespace) -> None:
+    from .adapt import fit_summary
     from .pipeline import create_style, picture_note
 
     bar, progress = _percent_bar("create-style")
@@ -111,9 +115,7 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
         style = create_style(args.from_tracked or args.video, args.name, model=_model(args), progress=progress,
                              description=args.description, overwrite=args.overwrite, transcript=args.transcript)
     fit = style.meta.fit
-    held = f", held-out {fit['holdout_l2_mm']:.2f} mm" if fit.get("holdout_l2_mm") is not None else ""
-    print(f"style {style.name!r} saved: fit error {fit['fit_l2_mm']:.2f} mm{held} over {fit['frames']} frames; "
-          f"{fit.get('lip_labels', '')}")
+    print(f"style {style.name!r} saved: {fit_summary(fit)} ({fit['frames']} frames; {fit.get('lip_labels', '')})")
     print(picture_note(style))
     for warning in fit.get("warnings", []):  # two faces, face lost, truncated file ...
         print(f"warning: {warning}", file=sys.stderr)
@@ -222,8 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="imitator", description="Personalized speech-driven 3D facial animation")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a generic model on a dataset folder")
-    t.add_argument("data", help="dataset folder (index.json + sequences/)")
+    t = sub.add_parser("train", help="train a generic model on one or several dataset folders")
+    t.add_argument("data", nargs="+", help="dataset folders (index.json + sequences/), trained on at once")
     t.add_argument("--out", required=True, help="checkpoint folder to write")
     t.add_argument("--encoder", default="whisper-tiny.en", help="whisper-tiny.en | mel | hf:<model id or path>")
     t.add_argument("--epochs", type=int, default=100)
@@ -239,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--max-sequences", type=int, default=None, help="use only the first N training sequences")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last if present")
+    t.add_argument("--mix", default=None, help="share of each dataset in an epoch's draws, e.g. 1,1 (default: by size)")
+    t.add_argument("--identity-balance", type=float, default=0.0,
+                   help="0: people as often as their data; 1: every person equally often (between: a power law)")
+    t.add_argument("--epoch-size", type=int, default=None, help="draws per epoch with --mix/--identity-balance")
+    t.add_argument("--max-frames", type=int, default=None, help="cut longer sequences into chunks of this many frames")
+    t.add_argument("--mirror", type=float, default=0.0, help="probability of mirroring an example left-right")
+    t.add_argument("--init", default=None, help="checkpoint to fine-tune (new people get new styles)")
+    t.add_argument("--closed-rest-lips", action="store_true",
+                   help="close the inner-lip gap of every neutral face (trained on and given): tracker bias")
+    t.add_argument("--generic-from", action="append", default=None, metavar="DATA",
+                   help="the generic style is the mean style of this dataset's people (repeatable; default: all)")
     t.set_defaults(func=_cmd_train)
 
     m = sub.add_parser("make-corpus", help="generate the synthetic speech-to-face training corpus")

@@ -155,3 +155,14 @@ def close_lips(vertices: np.ndarray, template: np.ndarray, frames: np.ndarray, t
                                                + np.einsum("rk,tkc->trc", w_low, d_low)).astype(np.float32)
     result.vertices = out
     return result
+
+
+def closed_at_rest(template: np.ndarray, topology: Topology = MEDIAPIPE_468,
+                   config: ContactConfig = ContactConfig()) -> np.ndarray:
+    """A neutral face (V, 3) with its inner lips touching: the tracker's gap at rest removed the same way
+    as at a labelled closure (a gap wider than config.max_gap_mm is a mouth really open, and is kept).
+
+    A model trained on such faces (ModelConfig.closed_rest_lips) needs no guess of each person's tracker
+    gap to close the lips on m, b and p: 'closed' is the same zero offset for everyone."""
+    face = np.asarray(template, dtype=np.float32)
+    return close_lips(face[None], face, np.array([0]), topology, config).vertices[0]

@@ -12,6 +12,7 @@ import torch
 
 from .encoders import AudioEncoder, build_encoder, features_at_fps
 from .model import Imitator
+from .topology import get_topology
 
 
 def model_encoder(model: Imitator) -> AudioEncoder:
@@ -27,10 +28,16 @@ def features(model: Imitator, audio: np.ndarray, n_frames: int | None = None) ->
 
 
 def as_template(model: Imitator, template) -> torch.Tensor | None:
-    """A (V, 3) face as a float32 tensor on the model's device; None stays None (the model's mean face)."""
+    """A (V, 3) face as a float32 tensor on the model's device; None stays None (the model's mean face).
+    For a model trained on faces with closed rest lips (cfg.closed_rest_lips), the face's lips are closed."""
     if template is None:
         return None
-    return torch.as_tensor(np.asarray(template), dtype=torch.float32, device=model.template.device)
+    face = template.detach().cpu().numpy() if isinstance(template, torch.Tensor) else np.asarray(template)
+    if model.cfg.closed_rest_lips:
+        from .contact import closed_at_rest
+
+        face = closed_at_rest(face, get_topology(model.cfg.topology))
+    return torch.as_tensor(face, dtype=torch.float32, device=model.template.device)
 
 
 @torch.inference_mode()

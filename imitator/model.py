@@ -26,6 +26,13 @@ class ModelConfig:
     n_vertices: int = 468
     topology: str = "mediapipe468"
     style_names: tuple[str, ...] = ("generic",)
+    # The training styles whose mean is the generic style (style=None: the app's default, unseen people).
+    # Empty: all of them. A model trained on synthetic and real people names the real ones here, so the
+    # default motion is a real person's, not the rig's.
+    generic_styles: tuple[str, ...] = ()
+    # True: every neutral face given to the model has its inner-lip gap closed first (contact.closed_at_rest);
+    # on tracked faces that gap is the tracker's bias (its inner lips rarely meet), not the person's mouth.
+    closed_rest_lips: bool = False
     encoder: str = "whisper-tiny.en"
     audio_dim: int = 384
     fps: float = 30.0
@@ -63,7 +70,16 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: tuple(v) if k == "style_names" else v for k, v in d.items() if k in known})
+        tuples = ("style_names", "generic_styles")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in d.items() if k in known})
+
+    @property
+    def generic_indices(self) -> list[int]:
+        """Indices of the styles averaged into the generic style."""
+        unknown = set(self.generic_styles) - set(self.style_names)
+        if unknown:
+            raise ValueError(f"generic styles {sorted(unknown)} are not training styles of this model")
+        return [self.style_names.index(n) for n in self.generic_styles] or list(range(self.n_styles))
 
 
 def sinusoidal_encoding(n_positions: int, dim: int, device=None, offset: int = 0) -> torch.Tensor:
@@ -231,6 +247,7 @@ class MotionDecoder(nn.Module):
         d = cfg.d_model
         self.n_vertices = cfg.n_vertices
         self.style = nn.Linear(cfg.n_styles, d, bias=False)  # one-hot identity -> style vector
+        self.generic = cfg.generic_indices
         layers = []
         for _ in range(cfg.motion_layers):
             layers += [nn.Linear(d, d), nn.LeakyReLU(0.01)]
@@ -246,7 +263,8 @@ class MotionDecoder(nn.Module):
         return self.style.weight.T[idx]
 
     def mean_style(self) -> torch.Tensor:
-        return self.style.weight.mean(dim=1, keepdim=True).T
+        """The generic style, (1, d): the mean of the styles named by cfg.generic_styles (default: all)."""
+        return self.style.weight[:, self.generic].mean(dim=1, keepdim=True).T
 
 
 class Imitator(nn.Module):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .adapt import AdaptConfig, adapt
+from .adapt import AdaptConfig, adapt, fit_summary
 from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, load_audio, to_model_rate
 from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
@@ -192,9 +192,14 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     preview: also write a PNG of the tracked mesh over a video frame (not for .npz input).
     transcript: the words spoken, if known; otherwise Whisper transcribes them to find the lip closures.
     owner: whose style folder it is saved in (the app's session token; None: the local user's).
-    What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"]."""
+    What the user should know (two faces, face lost, truncated file) is in style.meta.fit["warnings"].
+
+    Where a closure is labelled, the reference is made contact-true before fitting (imitator.contact): the
+    tracker's inner lips rarely meet even when the lips are shut, and a style fitted to that gap would never
+    close the mouth on m, b and p."""
     from .align import language_warning
-    from .lips import label_heard, listen
+    from .contact import close_lips
+    from .lips import label_frames, label_heard, listen
     from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
@@ -233,7 +238,7 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     def on_step(stage: str, step: int, steps: int, loss: float) -> None:
         report(0.5 + 0.5 * (offset[stage] + step) / total, f"{stage}: step {step}, loss {loss:.3f} mm²")
 
-    lip_weights, lip_note = None, "lip-contact term off"
+    lip_weights, lip_note, closed = None, "lip-contact term off", 0
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
         if heard is not None and len(vertices) == len(tracked.vertices):  # the run is the whole clip
@@ -243,15 +248,17 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
             words = listen(audio, transcript)
         warnings += [w for w in [language_warning(words.score)] if w]
         lip_weights, lip_note = label_heard(vertices, words, model.cfg.fps)
+        if lip_weights is not None:
+            contact = close_lips(vertices, tracked.template, label_frames(lip_weights))
+            vertices, closed = contact.vertices, len(contact.corrected)
     result = adapt(model, audio, vertices, tracked.template, config, on_step, lip_weights=lip_weights)
-    result.fit["lip_labels"] = lip_note
-    result.fit["warnings"] = warnings
+    result.fit.update(lip_labels=lip_note, closures_made_contact_true=closed, warnings=warnings)
     source = f"{path.name} sha256:{_file_hash(path)}"
     style = Style.from_adaptation(model, result, name, description, source)
     style.texture = texture_of(tracked)  # a picture of the face, kept in the style's file
     if save:
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
-    report(1.0, f"style {name!r} ready (fit error {result.fit['fit_l2_mm']:.2f} mm)")
+    report(1.0, f"style {name!r} ready: {fit_summary(result.fit)}")
     return style
 
 

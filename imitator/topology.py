@@ -31,6 +31,7 @@ class Topology:
     right_eye: np.ndarray
     upper_face: np.ndarray     # above the nose tip (forehead, eyes, nose bridge, upper cheeks): FDD metric
     rigid: np.ndarray          # points that move with the skull only: head-pose stabilisation
+    mirror: np.ndarray | None = None  # left-right symmetry: vertex i's mirror is mirror[i] (None: unknown)
 
 
 _ASSETS = Path(__file__).parent / "assets"
@@ -57,16 +58,17 @@ def _ix(values) -> np.ndarray:
 
 def _mediapipe468() -> Topology:
     # upper_face was computed once from a frontal tracked frame: vertices above the line through the nose
-    # tip (vertex 1) perpendicular to the eye axis. faces: see derive_mediapipe468_faces().
+    # tip (vertex 1) perpendicular to the eye axis. faces: see derive_mediapipe468_faces(); mirror: see
+    # derive_mirror() (run on the shipped real faces, imitator/data/faces.npz).
     with np.load(_ASSETS / "mediapipe468.npz", allow_pickle=False) as data:
-        faces, upper_face = data["faces"], data["upper_face"]
+        faces, upper_face, mirror = data["faces"], data["upper_face"], data["mirror"]
     return Topology(
         name="mediapipe468", n_vertices=468, faces=_ix(faces),
         lip_outer=_ix(_MP_LIP_OUTER), lip_inner=_ix(_MP_LIP_INNER),
         lip_vertices=_ix(sorted(set(_MP_LIP_OUTER) | set(_MP_LIP_INNER))),
         upper_lip_mid=_ix([13]), lower_lip_mid=_ix([14]),
         jaw=_ix(_MP_JAW), left_eye=_ix(_MP_LEFT_EYE), right_eye=_ix(_MP_RIGHT_EYE),
-        upper_face=_ix(upper_face), rigid=_ix(_MP_RIGID),
+        upper_face=_ix(upper_face), rigid=_ix(_MP_RIGID), mirror=_ix(mirror),
     )
 
 
@@ -162,6 +164,39 @@ def lip_distance(vertices, topology: Topology = MEDIAPIPE_468):
     if isinstance(diff, np.ndarray):
         return np.linalg.norm(diff, axis=-1)
     return diff.norm(dim=-1)  # torch: keeps autograd, device and dtype
+
+
+def mirror_vertices(vertices, topology: Topology = MEDIAPIPE_468):
+    """The left-right mirror image of meshes (..., V, 3): vertex i takes its mirror vertex's position with
+    x negated. A mirrored talking face is another plausible talking face (training augmentation); motion
+    relative to a mirrored template is the mirrored motion, whatever the plane's offset in x."""
+    if topology.mirror is None:
+        from .errors import TopologyError
+
+        raise TopologyError(f"topology {topology.name!r} has no left-right vertex map to mirror with")
+    out = vertices[..., topology.mirror.tolist(), :].copy() if isinstance(vertices, np.ndarray) \
+        else vertices[..., topology.mirror.tolist(), :].clone()
+    out[..., 0] = -out[..., 0]
+    return out
+
+
+def derive_mirror(faces: np.ndarray) -> np.ndarray:
+    """Vertex correspondence under left-right reflection, from neutral faces (F, V, 3) in our axes.
+
+    Each face is reflected about the plane x = its mean x (faces are near-symmetric and head-pose free), and
+    vertex i is matched to vertex j minimising the distance between reflected i and j, summed over the faces:
+    a one-to-one assignment (Hungarian). The cost is symmetric (a reflection is its own inverse), and on
+    MediaPipe's 468 it gives an involution: pairs such as the mouth corners 61/291 and the midline fixed."""
+    from scipy.optimize import linear_sum_assignment
+
+    faces = np.asarray(faces, dtype=np.float64).reshape(-1, *np.shape(faces)[-2:])
+    cost = 0.0
+    for face in faces:
+        reflected = face.copy()
+        reflected[:, 0] = 2 * face[:, 0].mean() - reflected[:, 0]
+        cost = cost + np.linalg.norm(reflected[:, None] - face[None], axis=-1)
+    rows, cols = linear_sum_assignment(cost)
+    return cols[np.argsort(rows)].astype(np.int32)
 
 
 def derive_mediapipe468_faces() -> np.ndarray:

@@ -5,6 +5,14 @@
         loss = 1 * MSE + 10 * velocity + 5 * lip-contact;  AdamW step
     validate (reconstruction MSE); keep the best checkpoint; write `last` for --resume
 
+Several datasets train one model at once (e.g. the synthetic corpus for voice variety and exact closures,
+and tracked real people for real motion). Each identity gets its own style. With `mix` (a share of each
+epoch's draws per dataset) or `identity_balance` (so that one person with hours of video does not outweigh
+thirty with seconds), every epoch draws its sequences at random with those probabilities instead of
+visiting each once. Long sequences can be cut into chunks (`max_frames`) so that a batch is not padded to
+a minute-long clip; `mirror` flips a share of the examples left-right with the topology's symmetry map.
+`init` fine-tunes a trained checkpoint: its styles are kept and new identities get new ones.
+
 Frozen encoders' features are computed once and cached beside the dataset. Launched with
 `torchrun --nproc-per-node N -m imitator.cli train ...` the same loop runs as DDP (gloo on CPU, nccl on
 GPU): each rank takes its share of the sequences, gradients are averaged, rank 0 writes checkpoints.
@@ -16,7 +24,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +34,18 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
+from .contact import closed_at_rest
 from .data.dataset import Dataset, SequenceInfo
 from .encoders import build_encoder, features_at_fps, resample_features
 from .errors import ConfigError, DatasetError
 from .losses import LossWeights, imitator_loss, reconstruction_loss
 from .model import Imitator, ModelConfig
-from .topology import get_topology
+from .topology import get_topology, mirror_vertices
 
 
 @dataclass
 class TrainConfig:
-    data: str
+    data: str | list[str]  # one dataset folder, or several trained on at once
     out: str
     encoder: str = "whisper-tiny.en"
     epochs: int = 100
@@ -55,10 +64,28 @@ class TrainConfig:
     architecture: str = "imitator"  # or "faceformer": the FaceFormer-style baseline (ModelConfig.faceformer)
     device: str = "auto"
     progress: bool = True
+    # Several datasets and who is seen how often (see the module docstring):
+    mix: list[float] | None = None  # relative share of each dataset in an epoch's draws; None: by size
+    identity_balance: float = 0.0  # 0: identities as often as their data; 1: every identity equally often
+    epoch_size: int | None = None  # draws per epoch when sampling; None: the number of training chunks
+    max_frames: int | None = None  # cut longer training sequences into chunks of at most this many frames
+    mirror: float = 0.0  # probability that a training example is mirrored left-right
+    init: str | None = None  # checkpoint folder to fine-tune (None: a new model)
+    generic_from: list[str] | None = None  # datasets whose identities' mean style is the generic style
+    closed_rest_lips: bool = False  # close each neutral face's inner-lip gap (ModelConfig.closed_rest_lips)
 
     @property
     def loss_weights(self) -> LossWeights:
         return LossWeights(self.mse_weight, self.velocity_weight, self.lip_weight)
+
+    @property
+    def datasets(self) -> list[str]:
+        return [self.data] if isinstance(self.data, (str, os.PathLike)) else [str(d) for d in self.data]
+
+    @property
+    def sampled(self) -> bool:
+        """True when epochs draw at random with weights instead of visiting every sequence once."""
+        return self.mix is not None or self.identity_balance > 0
 
 
 @dataclass
@@ -90,28 +117,43 @@ def train(cfg: TrainConfig) -> TrainResult:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
 
-    data = Dataset(cfg.data)
-    train_infos = data.select("train")[: cfg.max_sequences]
-    if not train_infos:
-        raise DatasetError(f"{cfg.data} has no sequences in the 'train' split")
-    val_infos = data.select("val")
-    style_names = tuple(sorted({i.identity for i in train_infos}))
+    datasets = [Dataset(d) for d in cfg.datasets]
+    mix = _check_mix(cfg, datasets)
+    train_infos = [d.select("train")[: cfg.max_sequences] for d in datasets]
+    for d, infos in zip(datasets, train_infos):
+        if not infos:
+            raise DatasetError(f"{d.root} has no sequences in the 'train' split")
+    data = datasets[0]
+    style_names = tuple(sorted({i.identity for infos in train_infos for i in infos}))
+    generic = _generic_styles(cfg, datasets, train_infos)
     encoder = build_encoder(cfg.encoder)
+    init = load_model(cfg.init) if cfg.init and not (cfg.resume and (out / "last").is_dir()) else None
+    if init is not None:
+        style_names = init.cfg.style_names + tuple(n for n in style_names if n not in init.cfg.style_names)
 
-    train_set = load_examples(data, train_infos, encoder, style_names, cfg, rank)
-    val_set = load_examples(data, val_infos, encoder, style_names, cfg, rank)
+    train_parts = [split_long(load_examples(d, infos, encoder, style_names, cfg, rank), cfg.max_frames, d.fps)
+                   for d, infos in zip(datasets, train_infos)]
+    val_parts = [load_examples(d, d.select("val"), encoder, style_names, cfg, rank) for d in datasets]
+    train_set = [e for part in train_parts for e in part]
+    weights = sampling_weights(train_parts, mix, cfg.identity_balance) if cfg.sampled else None
     lip_vertices = _lip_region(cfg.lip_region, data.topology)
+    if cfg.mirror and get_topology(data.topology).mirror is None:  # fail here, not in the first epoch
+        raise ConfigError(f"--mirror needs a left-right vertex map; topology {data.topology!r} has none")
 
     if cfg.resume and (out / "last").is_dir():
         model = load_model(out / "last")
         state = _load_trainer_state(out / "last")
+    elif init is not None:
+        model, state = extend_styles(init, style_names, generic or init.cfg.generic_styles,
+                                     cfg.closed_rest_lips), None
     else:
         make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
         if make_config is None:
             raise ConfigError(f"unknown architecture {cfg.architecture!r}: use imitator or faceformer")
         mcfg = make_config(**{"n_vertices": train_set[0].vertices.shape[1], "topology": data.topology,
-                              "style_names": style_names, "encoder": cfg.encoder, "audio_dim": encoder.dim,
-                              "fps": data.fps, **cfg.model})
+                              "style_names": style_names, "generic_styles": generic,
+                              "closed_rest_lips": cfg.closed_rest_lips, "encoder": cfg.encoder,
+                              "audio_dim": encoder.dim, "fps": data.fps, **cfg.model})
         mean_template = torch.stack([e.template for e in train_set]).mean(0)
         model = Imitator(mcfg, template=mean_template, audio_encoder=encoder if encoder.trainable else None)
         state = None
@@ -128,13 +170,16 @@ def train(cfg: TrainConfig) -> TrainResult:
         t0 = time.time()
         for group in opt.param_groups:
             group["lr"] = epoch_lr(cfg, epoch)
-        order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world)
-        batches = [order[i:i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
+        order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world, weights, cfg.epoch_size)
+        flips = _mirror_flags(len(order), cfg.mirror, cfg.seed, epoch, rank)
+        batches = [list(zip(order[i:i + cfg.batch_size], flips[i:i + cfg.batch_size]))
+                   for i in range(0, len(order), cfg.batch_size)]
         sums: dict[str, float] = {}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress or rank != 0,
                    leave=False)
         for idx in bar:
-            b = collate([train_set[i] for i in idx], model, device)
+            b = collate([mirrored(train_set[i], data.topology) if flip else train_set[i] for i, flip in idx],
+                        model, device)
             pred = net(b.features, style=b.style, template=b.template)
             loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask,
                                         lip_vertices=lip_vertices)
@@ -146,8 +191,10 @@ def train(cfg: TrainConfig) -> TrainResult:
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{parts['loss']:.3f}")
         train_stats = {k: v / len(batches) for k, v in sums.items()}
-        val_mse = validate(model, val_set or train_set, device)
-        history.append({"epoch": epoch + 1, "train": train_stats, "val_mse": val_mse,
+        val_by_data = [validate(model, part, device) for part in val_parts if part]
+        val_mse = float(np.average(val_by_data, weights=[m for m, p in zip(mix, val_parts) if p])) \
+            if val_by_data else validate(model, train_set, device)
+        history.append({"epoch": epoch + 1, "train": train_stats, "val_mse": val_mse, "val_by_data": val_by_data,
                         "seconds": round(time.time() - t0, 2)})
         if rank == 0:
             if val_mse < best:
@@ -171,6 +218,49 @@ def _lip_region(region: str, topology: str) -> list[int] | None:
     if region == "lips":
         return get_topology(topology).lip_vertices.tolist()
     raise ConfigError(f"unknown lip region {region!r}: use face or lips")
+
+
+def _check_mix(cfg: TrainConfig, datasets: list[Dataset]) -> list[float]:
+    """Each dataset's share of the draws (normalised); by default in proportion to its training sequences."""
+    if len({d.topology for d in datasets}) > 1 or len({d.fps for d in datasets}) > 1:
+        raise ConfigError("datasets trained together need the same topology and frame rate")
+    if cfg.mix is None:
+        return [float(len(d.select("train")) or 1) for d in datasets]
+    if len(cfg.mix) != len(datasets) or any(m < 0 for m in cfg.mix) or not sum(cfg.mix):
+        raise ConfigError(f"mix needs one non-negative share per dataset ({len(datasets)}), got {cfg.mix}")
+    return [float(m) for m in cfg.mix]
+
+
+def _generic_styles(cfg: TrainConfig, datasets: list[Dataset], train_infos: list[list[SequenceInfo]]) -> tuple:
+    """Names of the identities whose mean style becomes the generic one (empty tuple: all of them)."""
+    if not cfg.generic_from:
+        return ()
+    roots = {Path(d).resolve() for d in cfg.generic_from}
+    unknown = roots - {d.root.resolve() for d in datasets}
+    if unknown:
+        raise ConfigError(f"generic_from names datasets that are not trained on: {sorted(map(str, unknown))}")
+    return tuple(sorted({i.identity for d, infos in zip(datasets, train_infos) if d.root.resolve() in roots
+                         for i in infos}))
+
+
+def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles: tuple[str, ...] = (),
+                  closed_rest_lips: bool | None = None) -> Imitator:
+    """The same network with more training styles (fine-tuning on new people): existing styles keep their
+    vectors, new ones start at the model's generic style. closed_rest_lips: None keeps the model's."""
+    new = [n for n in style_names if n not in model.cfg.style_names]
+    if list(style_names[: model.cfg.n_styles]) != list(model.cfg.style_names):
+        raise ConfigError("extend_styles keeps the model's styles first, in their order")
+    closed = model.cfg.closed_rest_lips if closed_rest_lips is None else closed_rest_lips
+    cfg = replace(model.cfg, style_names=tuple(style_names), generic_styles=tuple(generic_styles),
+                  closed_rest_lips=closed)
+    bigger = Imitator(cfg, template=model.template.detach().cpu())
+    state = {k: v for k, v in model.state_dict().items() if k != "motion_decoder.style.weight"}
+    old = model.motion_decoder.style.weight.detach().cpu()
+    start = model.motion_decoder.mean_style().detach().cpu().T.expand(-1, len(new))
+    bigger.load_state_dict({**state, "motion_decoder.style.weight": torch.cat([old, start], dim=1)}, strict=True)
+    if getattr(model, "audio_encoder", None) is not None:
+        bigger.audio_encoder = model.audio_encoder
+    return bigger
 
 
 def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
@@ -219,12 +309,66 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         T = len(seq.vertices)
         feats = None
         if not encoder.trainable:
-            feats = _cached_features(cache, info.id, lambda: features_at_fps(encoder, seq.audio, data.fps, T))
+            compute = lambda: features_at_fps(encoder, seq.audio, data.fps, T)  # noqa: E731
+            feats = _cached_features(cache, info.id, compute)
+            if len(feats) != T:  # a stale cache entry (the dataset was rebuilt with other frames): redo it
+                feats = _cached_features(None, info.id, compute)
+                np.save(cache / f"{info.id}.npy", feats.numpy()) if cache else None
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
+        template = closed_at_rest(seq.template, get_topology(data.topology)) if cfg.closed_rest_lips else seq.template
         examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),
-                                torch.from_numpy(seq.template), torch.from_numpy(lip), style))
+                                torch.from_numpy(template), torch.from_numpy(lip), style))
     return examples
+
+
+def split_long(examples: list[Example], max_frames: int | None, fps: float) -> list[Example]:
+    """Sequences longer than max_frames as consecutive chunks of (nearly) equal length."""
+    if not max_frames:
+        return examples
+    out = []
+    per_frame = 16000 / fps
+    for e in examples:
+        T = len(e.vertices)
+        n = -(-T // max_frames)
+        bounds = np.linspace(0, T, n + 1).round().astype(int)
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            out.append(replace(e, audio=e.audio[int(a * per_frame): int(b * per_frame)],
+                               features=None if e.features is None else e.features[a:b],
+                               vertices=e.vertices[a:b], lip_weights=e.lip_weights[a:b]))
+    return out
+
+
+def sampling_weights(parts: list[list[Example]], mix: list[float], identity_balance: float) -> torch.Tensor:
+    """Probability of drawing each example (datasets concatenated in order).
+
+    A dataset gets its `mix` share; within it an identity with F frames gets a share proportional to
+    F ** (1 - identity_balance), spread over its examples in proportion to their frames."""
+    if not 0 <= identity_balance <= 1:
+        raise ConfigError(f"identity_balance must be in [0, 1], got {identity_balance}")
+    probs = []
+    for part, share in zip(parts, np.asarray(mix, float) / sum(mix)):
+        frames: dict[str, float] = {}
+        for e in part:
+            frames[e.info.identity] = frames.get(e.info.identity, 0.0) + len(e.vertices)
+        mass = {k: f ** (1 - identity_balance) for k, f in frames.items()}
+        total = sum(mass.values())
+        probs += [share * mass[e.info.identity] / total * len(e.vertices) / frames[e.info.identity] for e in part]
+    return torch.tensor(probs, dtype=torch.float64)
+
+
+def mirrored(example: Example, topology: str) -> Example:
+    """The example seen in a mirror: same speech, face and motion flipped left-right."""
+    topo = get_topology(topology)
+    return replace(example, vertices=mirror_vertices(example.vertices, topo),
+                   template=mirror_vertices(example.template, topo))
+
+
+def _mirror_flags(n: int, probability: float, seed: int, epoch: int, rank: int) -> list[bool]:
+    if not probability:
+        return [False] * n
+    g = torch.Generator().manual_seed(seed * 100003 + epoch * 7919 + rank + 1)
+    return (torch.rand(n, generator=g) < probability).tolist()
 
 
 @torch.no_grad()
@@ -268,9 +412,16 @@ def _cached_features(cache: Path | None, key: str, compute) -> torch.Tensor:
     return feats
 
 
-def _epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
-    """A seeded shuffle; under DDP each rank gets an equal share (padded) so all ranks step together."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
+def _epoch_order(n: int, seed: int, epoch: int, rank: int, world: int, weights: torch.Tensor | None = None,
+                 size: int | None = None) -> list[int]:
+    """A seeded shuffle (or, with weights, `size` seeded draws with replacement); under DDP each rank gets an
+    equal share (padded) so all ranks step together."""
+    g = torch.Generator().manual_seed(seed * 100003 + epoch)
+    if weights is None:
+        order = torch.randperm(n, generator=g).tolist()
+    else:
+        order = torch.multinomial(weights, size or n, replacement=True, generator=g).tolist()
+        n = len(order)
     per_rank = -(-n // world)
     order = (order * world)[: per_rank * world]
     return order[rank::world]

@@ -35,7 +35,8 @@ def speechlike(seconds: float, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarr
 
 
 def make_tiny_dataset(root: Path, n_identities: int = 2, per_identity: int = 1, seconds: float = 1.0,
-                      n_vertices: int = 24, fps: float = 30.0, val: bool = False, test: bool = False) -> Path:
+                      n_vertices: int = 24, fps: float = 30.0, val: bool = False, test: bool = False,
+                      prefix: str = "id") -> Path:
     """A dataset whose vertex motion is a function of the audio envelope, so a model can learn it."""
     from imitator.data.dataset import DatasetWriter, Sequence, SequenceInfo
     from imitator.encoders import n_motion_frames
@@ -56,6 +57,6 @@ def make_tiny_dataset(root: Path, n_identities: int = 2, per_identity: int = 1, 
                 scale = 1.0 + 0.5 * ident  # identities differ in amplitude: a style to learn
                 verts = template[None] + scale * 3.0 * env[:, None, None] * directions[None]
                 lip = (env < 0.1).astype(np.float32)
-                w.add(Sequence(SequenceInfo(f"s{k}", f"id{ident}", split, "test"), audio, verts, template, lip))
+                w.add(Sequence(SequenceInfo(f"s{k}", f"{prefix}{ident}", split, "test"), audio, verts, template, lip))
                 k += 1
     return root

@@ -121,3 +121,31 @@ def test_lip_contact_term_fits_labelled_frames_closer(world):
         adapt(model, ref_audio, ref, template, cfg, lip_weights=weights[:10])
     with pytest.raises(ValueError, match="unknown lip region"):
         adapt(model, ref_audio, ref, template, AdaptConfig(lip_region="jaw"), lip_weights=weights)
+
+
+def test_fit_report_says_whether_lips_close_and_how_the_style_does_on_unseen_frames():
+    from imitator.adapt import fit_summary
+
+    torch.manual_seed(1)
+    model = Imitator(ModelConfig(n_vertices=468, style_names=("a", "b"), encoder="mel", audio_dim=80)).eval()
+    torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.05)
+    with torch.no_grad():  # the inner-lip midpoints (13 upper, 14 lower) move together: the gap is the template's
+        model.motion_decoder.basis.weight.view(468, 3, -1)[14] = model.motion_decoder.basis.weight.view(468, 3, -1)[13]
+    secret = torch.randn(1, 64) * 1.5
+    audio = speechlike(3.0, seed=7)
+    weights = np.zeros(90, np.float32)
+    weights[[10, 40, 80]] = 1.0  # two closures in the fitted frames, one in the held-out ones
+    for gap, kept in ((0.2, 1.0), (4.0, 0.0)):
+        template = torch.zeros(468, 3)
+        template[14, 1] = -gap  # lower lip this far below the upper one at rest
+        with torch.no_grad():
+            ref = model.motion(model.visemes(features(model, audio)), secret, template)[0].numpy()
+        fit = adapt(model, audio, ref, template.numpy(), AdaptConfig(stage1_steps=150, stage2_steps=0, stages="style"),
+                    lip_weights=weights).fit
+        assert fit["lip_closures"] == 3 and fit["closures_kept"] == kept
+        assert fit["holdout_seconds"] == pytest.approx(18 / 30)
+        # the person's own style predicts the frames it never saw better than the generic (mean) style
+        assert fit["holdout_lip_sync_mm"] < 0.5 * fit["generic_holdout_lip_sync_mm"]
+        text = fit_summary(fit)
+        assert f"close on {round(3 * kept)} of 3" in text and f"{fit['generic_holdout_lip_sync_mm']:.1f} mm" in text
+    assert "not checked" in fit_summary({**fit, "closures_kept": None, "lip_labels": "no words recognised"})

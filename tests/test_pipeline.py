@@ -24,9 +24,20 @@ def model(tmp_path_factory):
     return load_model(folder)
 
 
-def test_create_style_from_real_video_then_animate(model, tmp_path):
+def test_create_style_from_real_video_then_animate(model, tmp_path, monkeypatch):
+    import imitator.pipeline as pipeline
+    from imitator.lips import label_frames
+    from imitator.topology import lip_distance
+
     video = shared_file("videos", "retalking_2.mp4")
-    steps = []
+    steps, fitted = [], {}
+    real_adapt = pipeline.adapt
+
+    def spy(model, audio, vertices, *args, lip_weights=None, **kw):
+        fitted.update(vertices=vertices, lip_weights=lip_weights)
+        return real_adapt(model, audio, vertices, *args, lip_weights=lip_weights, **kw)
+
+    monkeypatch.setattr(pipeline, "adapt", spy)
     style = create_style(video, "Congressman", model=model, user_dir=tmp_path, config=FAST,
                          progress=lambda f, m: steps.append((f, m)))
     assert [e.name for e in list_styles(tmp_path, preset_dir=None)] == ["Congressman"]
@@ -37,6 +48,12 @@ def test_create_style_from_real_video_then_animate(model, tmp_path):
     assert any("stage 2" in m for _, m in steps) and any("stage 1" in m for _, m in steps)
     # Whisper heard "...my own dreams growing up": closures labelled and used in the fit
     assert style.meta.fit["lip_closures"] >= 1 and "lip closures labelled" in style.meta.fit["lip_labels"]
+    # ... and the style was fitted to contact-true targets: the lips touch at the labelled closures
+    closed = label_frames(fitted["lip_weights"])
+    assert style.meta.fit["closures_made_contact_true"] >= 1
+    touching = (lip_distance(fitted["vertices"][closed]) < 0.5).mean()
+    assert touching >= style.meta.fit["closures_made_contact_true"] / len(closed) - 1e-9
+    assert 0 <= style.meta.fit["closures_kept"] <= 1 and style.meta.fit["holdout_lip_sync_mm"] > 0
     # a picture of the face, saved in the style's file and given to the animation for rendering
     assert style.texture.dtype == torch.uint8 and style.texture.shape == (512, 512, 3)
     assert torch.equal(load_style("Congressman", user_dir=tmp_path).texture, style.texture)

@@ -91,3 +91,32 @@ def test_lip_distance_torch_keeps_gradients():
     assert d.shape == (2,) and torch.allclose(d, torch.ones(2))
     d.sum().backward()
     assert v.grad[:, 13].abs().sum() > 0
+
+
+def test_mirror_map_pairs_left_and_right():
+    m = MEDIAPIPE_468.mirror
+    assert sorted(m.tolist()) == list(range(468))  # a permutation
+    assert (m[m] == np.arange(468)).all()  # mirroring twice is the identity
+    for left, right in [(61, 291), (33, 263), (133, 362), (78, 308), (234, 454), (159, 386)]:
+        assert m[left] == right and m[right] == left
+    for midline in (0, 1, 13, 14, 17, 152, 10):  # lip midpoints, nose tip, chin, forehead stay put
+        assert m[midline] == midline
+    inner, outer = set(MEDIAPIPE_468.lip_inner.tolist()), set(MEDIAPIPE_468.lip_outer.tolist())
+    assert set(m[list(inner)].tolist()) == inner and set(m[list(outer)].tolist()) == outer
+    assert set(m[MEDIAPIPE_468.left_eye].tolist()) == set(MEDIAPIPE_468.right_eye.tolist())
+
+
+def test_mirror_map_is_what_the_shipped_faces_give():
+    from imitator.data.faces import load_faces
+    from imitator.topology import derive_mirror, mirror_vertices
+
+    faces = np.stack(list(load_faces().values()))
+    assert (derive_mirror(faces) == MEDIAPIPE_468.mirror).all()
+    face = faces[0] - faces[0].mean(0)
+    flipped = mirror_vertices(face)
+    # a real face is nearly symmetric: its mirror image lies on it within a few mm, a shuffled one does not
+    assert np.linalg.norm(flipped - face, axis=1).mean() < 3.0
+    assert np.linalg.norm(face[np.random.default_rng(0).permutation(468)] - face, axis=1).mean() > 30
+    np.testing.assert_allclose(mirror_vertices(flipped), face, atol=1e-6)
+    torch = pytest.importorskip("torch")
+    assert torch.allclose(mirror_vertices(torch.from_numpy(face)), torch.from_numpy(flipped))

@@ -4,12 +4,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from conftest import make_tiny_dataset
 from imitator.checkpoint import load_model, model_hash
+from imitator.errors import ConfigError
 from imitator.inference import predict_vertices
 from imitator.train import TrainConfig, epoch_lr, train
 
@@ -137,3 +139,134 @@ def test_faceformer_baseline_trains_and_reloads(tmp_path):
     assert model.cfg.style_conditioning == "start_token" and model.cfg.alibi and model.cfg.positional == "periodic"
     with pytest.raises(ValueError, match="unknown architecture"):
         train(TrainConfig(str(data), str(tmp_path / "x"), encoder="mel", architecture="gpt", progress=False))
+
+
+def _example(identity: str, frames: int):
+    from imitator.data.dataset import SequenceInfo
+    from imitator.train import Example
+
+    return Example(SequenceInfo(f"{identity}-{frames}", identity), torch.zeros(frames * 16000 // 30),
+                   torch.arange(frames, dtype=torch.float32)[:, None], torch.zeros(frames, 2, 3), torch.zeros(2, 3),
+                   torch.zeros(frames), 0)
+
+
+def test_sampling_weights_mix_datasets_and_balance_people():
+    from imitator.train import _epoch_order, sampling_weights
+
+    parts = [[_example("big", 100) for _ in range(9)] + [_example("small", 100)], [_example("other", 50)]]
+    w = sampling_weights(parts, [1, 3], identity_balance=0.0).numpy()
+    assert w.sum() == pytest.approx(1.0)
+    assert w[:10].sum() == pytest.approx(0.25) and w[10] == pytest.approx(0.75)  # the mix, per dataset
+    assert w[9] == pytest.approx(0.025)  # "small" has a tenth of dataset 1's frames
+    w = sampling_weights(parts, [1, 3], identity_balance=1.0).numpy()
+    assert w[:9].sum() == pytest.approx(0.125) and w[9] == pytest.approx(0.125)  # every person equally often
+    w = sampling_weights(parts, [1, 1], identity_balance=0.5).numpy()
+    assert w[:9].sum() / w[9] == pytest.approx(3.0)  # sqrt(900 / 100)
+    with pytest.raises(ConfigError, match="identity_balance"):
+        sampling_weights(parts, [1, 1], identity_balance=2.0)
+    # the draws follow the weights, and are the same for the same seed and epoch
+    order = _epoch_order(11, seed=0, epoch=3, rank=0, world=1, weights=torch.from_numpy(w), size=20000)
+    assert len(order) == 20000 and order == _epoch_order(11, 0, 3, 0, 1, torch.from_numpy(w), 20000)
+    share_small = order.count(9) / len(order)
+    assert share_small == pytest.approx(w[9], abs=0.01)
+    assert _epoch_order(11, 0, 4, 0, 1, torch.from_numpy(w), 50) != order[:50]
+    ranks = [_epoch_order(11, 0, 3, r, 2, torch.from_numpy(w), 101) for r in (0, 1)]
+    assert len(ranks[0]) == len(ranks[1]) == 51
+
+
+def test_long_sequences_are_cut_into_aligned_chunks():
+    from imitator.train import split_long
+
+    ex = _example("p", 30)
+    ex.lip_weights = torch.arange(30, dtype=torch.float32)
+    chunks = split_long([ex, _example("q", 8)], max_frames=12, fps=30.0)
+    assert [len(c.vertices) for c in chunks] == [10, 10, 10, 8]
+    assert [float(c.features[0, 0]) for c in chunks[:3]] == [0.0, 10.0, 20.0]  # features follow the frames
+    assert [float(c.lip_weights[0]) for c in chunks[:3]] == [0.0, 10.0, 20.0]
+    assert all(abs(len(c.audio) - len(c.vertices) * 16000 / 30) <= 1 for c in chunks)  # the audio under them
+    assert split_long([ex], None, 30.0) == [ex]
+
+
+def test_fine_tune_on_two_datasets_adds_styles_and_a_real_generic_style(tmp_path):
+    from imitator.data.dataset import Dataset
+    from imitator.train import extend_styles
+
+    synth = make_tiny_dataset(tmp_path / "synth", n_identities=2, seconds=0.6, val=True, prefix="syn")
+    real = make_tiny_dataset(tmp_path / "real", n_identities=2, seconds=1.0, val=True, prefix="real")
+    base = train(TrainConfig(str(synth), str(tmp_path / "base"), encoder="mel", epochs=2, lr=1e-3, model=FAST_MODEL,
+                             progress=False)).best
+    base_model = load_model(base)
+    # extending keeps the old styles and starts the new ones at the generic style
+    bigger = extend_styles(base_model, ("syn0", "syn1", "real0"))
+    old = base_model.motion_decoder.style.weight
+    assert torch.equal(bigger.motion_decoder.style.weight[:, :2], old)
+    assert torch.allclose(bigger.motion_decoder.style.weight[:, 2], old.mean(1))
+    with pytest.raises(ConfigError, match="keeps the model's styles first"):
+        extend_styles(base_model, ("real0", "syn0", "syn1"))
+
+    cfg = TrainConfig([str(synth), str(real)], str(tmp_path / "tuned"), encoder="mel", epochs=2, lr=1e-3,
+                      init=str(base), mix=[1, 2], identity_balance=1.0, max_frames=12, generic_from=[str(real)],
+                      progress=False)
+    train(cfg)
+    model = load_model(tmp_path / "tuned" / "last")
+    assert model.cfg.style_names == ("syn0", "syn1", "real0", "real1")
+    assert model.cfg.generic_styles == ("real0", "real1")
+    assert model.cfg.d_model == FAST_MODEL["d_model"]  # the architecture comes from the checkpoint
+    w = model.motion_decoder.style.weight
+    assert torch.allclose(model.motion_decoder.mean_style()[0], w[:, 2:].mean(1))  # generic = real people
+    assert not torch.allclose(model.motion_decoder.mean_style()[0], w.mean(1))
+    history = json.loads((tmp_path / "tuned" / "history.json").read_text())
+    assert len(history[-1]["val_by_data"]) == 2
+    assert torch.equal(model.template, base_model.template)  # the mean face is the base model's
+    with pytest.raises(ConfigError, match="not trained on"):
+        train(TrainConfig([str(synth)], str(tmp_path / "x"), encoder="mel", generic_from=[str(real)], progress=False))
+    with pytest.raises(ConfigError, match="one non-negative share per dataset"):
+        train(TrainConfig([str(synth), str(real)], str(tmp_path / "x"), encoder="mel", mix=[1], progress=False))
+
+
+def test_mirroring_flips_the_examples_it_trains_on(tmp_path, monkeypatch):
+    import imitator.train as train_module
+    from imitator.topology import mirror_vertices
+
+    data = make_tiny_dataset(tmp_path / "data", n_identities=1, seconds=0.3, n_vertices=468)
+    seen = []
+    real_collate = train_module.collate
+    monkeypatch.setattr(train_module, "collate", lambda exs, *a: seen.extend(exs) or real_collate(exs, *a))
+    from imitator.data.dataset import Dataset
+
+    original = Dataset(data).load("s0")
+    for p, expect_flipped in ((1.0, True), (0.0, False)):
+        seen.clear()
+        train(TrainConfig(str(data), str(tmp_path / f"run{p}"), encoder="mel", epochs=2, model=FAST_MODEL,
+                          mirror=p, progress=False))
+        assert len(seen) == 2
+        for ex in seen:
+            flipped = np.allclose(ex.vertices.numpy(), mirror_vertices(original.vertices), atol=1e-5)
+            assert flipped == expect_flipped
+            assert np.allclose(ex.template.numpy(), mirror_vertices(original.template) if expect_flipped
+                               else original.template, atol=1e-5)
+    flags = train_module._mirror_flags(2000, 0.5, seed=0, epoch=1, rank=0)
+    assert 900 < sum(flags) < 1100 and flags == train_module._mirror_flags(2000, 0.5, 0, 1, 0)
+
+
+def test_closed_rest_lips_close_every_given_face_and_are_kept_by_the_checkpoint(tmp_path):
+    from imitator.data.faces import load_faces
+    from imitator.inference import as_template
+    from imitator.model import Imitator, ModelConfig
+    from imitator.topology import MEDIAPIPE_468, lip_distance
+
+    face = next(iter(load_faces().values())).copy()
+    face[MEDIAPIPE_468.lip_inner[10:]] += np.array([0, -0.8, 0], np.float32)  # lower inner lip: a tracker-like gap
+    gap = lip_distance(face)
+    assert gap > 0.5
+    plain = Imitator(ModelConfig(n_vertices=468, encoder="mel", audio_dim=80))
+    closed = Imitator(ModelConfig(n_vertices=468, encoder="mel", audio_dim=80, closed_rest_lips=True))
+    assert np.allclose(as_template(plain, face).numpy(), face)
+    shut = as_template(closed, face).numpy()
+    assert lip_distance(shut) < 0.05  # the lips touch
+    far = np.linalg.norm(face - face[13], axis=1) > 40  # eyes, forehead, ears: untouched
+    assert np.array_equal(shut[far], face[far])
+    data = make_tiny_dataset(tmp_path / "data", n_identities=1, seconds=0.3, n_vertices=468)
+    train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=1, model=FAST_MODEL,
+                      closed_rest_lips=True, progress=False))
+    assert load_model(tmp_path / "run" / "last").cfg.closed_rest_lips
