@@ -12,7 +12,7 @@ import os
 import numpy as np
 import torch
 
-from benchmarks.common import best_of, machine
+from benchmarks.common import machine, median_of
 from imitator.audio import SAMPLE_RATE
 from imitator.encoders import build_encoder
 from imitator.inference import features
@@ -52,15 +52,17 @@ def main() -> None:
 
     model, which = model_for(args.encoder)
     features(model, speech(5))  # warm-up (first call allocates)
-    print(f"machine: {machine()}; model: {which}, d={model.cfg.d_model}, V={model.cfg.n_vertices}\n")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f}; model: {which}, d={model.cfg.d_model}, "
+          f"V={model.cfg.n_vertices}, decoder attention window {model.cfg.attention_window}; medians of "
+          f"{args.repeats}\n")
     print("| audio | frames | encoder (s) | encoder s per audio min | decoder (s) | decoder frames/s | total (s) |")
     print("|---|---|---|---|---|---|---|")
     for seconds in (float(s) for s in args.lengths.split(",")):
         audio = speech(seconds)
-        enc_t = best_of(lambda: features(model, audio), args.repeats)
+        enc_t = median_of(lambda: features(model, audio), args.repeats)
         feats = features(model, audio)
         with torch.inference_mode():
-            dec_t = best_of(lambda: model(feats, style=None), args.repeats)
+            dec_t = median_of(lambda: model(feats, style=None), args.repeats)
         T = feats.shape[1]
         print(f"| {seconds:.0f} s | {T} | {enc_t:.3f} | {enc_t / seconds * 60:.3f} | {dec_t:.3f} | "
               f"{T / dec_t:,.0f} | {enc_t + dec_t:.3f} |")

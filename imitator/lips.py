@@ -92,25 +92,51 @@ def label_sequence(vertices: np.ndarray, phones: Phones, fps: float, topology: T
     return frames, contact_weights(frames, len(vertices), config)
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What `listen` heard in a clip: the words, their phones' timing (None if they could not be aligned:
+    `problem` says why) and Whisper's confidence (None when the words were given or nothing was heard)."""
+    text: str
+    phones: Phones | None
+    problem: str = ""
+    score: float | None = None
+
+    def shifted(self, seconds: float) -> "Heard":
+        """The same, with every phone `seconds` later (onto another clock, e.g. the video's frames)."""
+        phones = None if self.phones is None else [(p, a + seconds, b + seconds) for p, a, b in self.phones]
+        return replace(self, phones=phones)
+
+
+def listen(audio: np.ndarray, transcript: str = "") -> Heard:
+    """The words of 16 kHz `audio` (Whisper, unless `transcript` is given) and their phones' timing
+    (pocketsphinx). Needs no meshes, so a caller can run it while the face is still being tracked."""
+    text, score = (transcript.strip(), None) if transcript.strip() else transcribe_scored(audio)
+    if score is not None and score < NON_ENGLISH_LOGPROB:  # English lip labels from misheard words mislead
+        return Heard(text, None, "the speech does not sound like English, so no lip closures were labelled", score)
+    if not text:
+        return Heard(text, None, "no words recognised", score)
+    try:
+        return Heard(text, Aligner().align(audio, text), "", score)
+    except AlignmentError as e:
+        return Heard(text, None, f"alignment failed ({e})", score)
+
+
+def label_heard(vertices: np.ndarray, heard: Heard, fps: float, topology: Topology = MEDIAPIPE_468,
+                config: LabelConfig = LabelConfig()) -> tuple[np.ndarray | None, str]:
+    """Lip-contact weights from `listen`'s result for the same clip: (weights, what was done) or (None, why)."""
+    if heard.phones is None:
+        return None, heard.problem
+    frames, weights = label_sequence(vertices, heard.phones, fps, topology, config)
+    return weights, f"{len(frames)} lip closures labelled in: {heard.text}"
+
+
 def label_reference(vertices: np.ndarray, audio: np.ndarray, fps: float, topology: Topology = MEDIAPIPE_468,
                     transcript: str = "", config: LabelConfig = LabelConfig()) -> tuple[np.ndarray | None, str]:
     """Lip-contact weights for one tracked clip with no labels yet (a user's reference video): transcribe it
     with Whisper unless `transcript` is given, align, label. Returns (weights, what was done), or (None, why)
-    where nothing could be aligned, so a style can still be made without the lip-contact term."""
-    text = transcript.strip()
-    if not text:
-        text, score = transcribe_scored(audio)
-        # English lip labels from a misheard transcript would mislead the fit
-        if text and score is not None and score < NON_ENGLISH_LOGPROB:
-            return None, "the speech does not sound like English, so no lip closures were labelled"
-    if not text:
-        return None, "no words recognised"
-    try:
-        phones = Aligner().align(audio, text)
-    except AlignmentError as e:
-        return None, f"alignment failed ({e})"
-    frames, weights = label_sequence(vertices, phones, fps, topology, config)
-    return weights, f"{len(frames)} lip closures labelled in: {text}"
+    where nothing could be aligned (or the speech is not English), so a style can still be made without
+    the lip-contact term."""
+    return label_heard(vertices, listen(audio, transcript), fps, topology, config)
 
 
 @dataclass

@@ -49,6 +49,11 @@ class ModelConfig:
     period: int = 30
     alibi: bool = False
     style_conditioning: str = "motion"
+    # Self-attention sees at most this many past frames (None: all): the decoder's cost per frame stays flat
+    # on long audio. The models here train on sentences of 2-5 s, so 10 s is more than they learned to use;
+    # on 2-minute audio it changed the bundled model's lip metrics within noise or for the better
+    # (benchmarks/encoder_windows.py --attention-windows 0,600,300,150, in docs/benchmarks.md).
+    attention_window: int | None = 300
 
     @property
     def n_styles(self) -> int:
@@ -131,9 +136,9 @@ class KVCache:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, d: int, n_heads: int, alibi_period: int | None = None):
+    def __init__(self, d: int, n_heads: int, alibi_period: int | None = None, window: int | None = None):
         super().__init__()
-        self.n_heads, self.alibi_period = n_heads, alibi_period
+        self.n_heads, self.alibi_period, self.window = n_heads, alibi_period, window
         self.qkv = nn.Linear(d, 3 * d)
         self.out = nn.Linear(d, d)
 
@@ -143,12 +148,17 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, n, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
         if cache is not None:
             k, v = cache.append(k, v)
+        if self.window and k.shape[2] > self.window + n - 1:  # keys no query of this call can see
+            k, v = k[:, :, -(self.window + n - 1):], v[:, :, -(self.window + n - 1):]
         n_keys = k.shape[2]
         if self.alibi_period:
             positions = torch.arange(n_keys - n, n_keys, device=x.device)
             mask = alibi_bias(positions, n_keys, self.n_heads, self.alibi_period).to(q.dtype)
         else:  # causal mask aligned to the end: query i of n sees keys up to (keys - n + i)
             mask = None if n == 1 else torch.ones(n, n_keys, dtype=torch.bool, device=x.device).tril(n_keys - n)
+        if self.window and n > 1:  # ... and none more than `window` - 1 frames before it
+            old = torch.ones(n, n_keys, dtype=torch.bool, device=x.device).tril(n_keys - n - self.window)
+            mask = mask & ~old if mask.dtype == torch.bool else mask.masked_fill(old, float("-inf"))
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.out(y.transpose(1, 2).reshape(B, n, d))
 
@@ -172,9 +182,10 @@ class AlignedCrossAttention(nn.Module):
 class DecoderLayer(nn.Module):
     """Post-norm Transformer decoder layer (PyTorch's default, as in FaceFormer/Imitator)."""
 
-    def __init__(self, d: int, n_heads: int, ff_dim: int, alibi_period: int | None = None):
+    def __init__(self, d: int, n_heads: int, ff_dim: int, alibi_period: int | None = None,
+                 window: int | None = None):
         super().__init__()
-        self.self_attn = CausalSelfAttention(d, n_heads, alibi_period)
+        self.self_attn = CausalSelfAttention(d, n_heads, alibi_period, window)
         self.cross_attn = AlignedCrossAttention(d)
         self.ff = nn.Sequential(nn.Linear(d, ff_dim), nn.ReLU(), nn.Linear(ff_dim, d))
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
@@ -194,7 +205,7 @@ class VisemeDecoder(nn.Module):
         self.cfg, self.d = cfg, cfg.d_model
         self.audio_proj = nn.Linear(cfg.audio_dim, cfg.d_model)
         alibi = cfg.period if cfg.alibi else None
-        self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, alibi)
+        self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, alibi, cfg.attention_window)
                                     for _ in range(cfg.n_layers))
 
     def forward(self, audio_features: torch.Tensor, use_cache: bool = True,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+from contextlib import closing
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from .adapt import AdaptConfig, adapt, fit_summary
-from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, to_model_rate
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, load_audio, to_model_rate
 from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
@@ -120,7 +122,7 @@ def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
     the generic motion if present. blinks: add eye blinks (the model does not move the eyes).
     progress: reported every 10 frames (about every 0.3 s here)."""
     from .render import shared_renderer
-    from .video import write_mp4
+    from .video import VideoOptions, prefetched, write_mp4
 
     anim = with_blinks(anim) if blinks else anim
     renderer = shared_renderer(mesh=get_topology(anim.topology))
@@ -131,8 +133,11 @@ def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
         frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
     bar = StageBar(progress, {"rendering": 1.0})
     sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
-    try:
-        write_mp4(path, bar.counted("rendering", frames, len(anim.vertices), every=10), anim.fps, sound, rate)
+    options = VideoOptions()
+    try:  # frames rendered in a background thread while x264 encodes; progress reported from this thread
+        with closing(prefetched(frames, options.prefetch)) as ahead:
+            write_mp4(path, bar.counted("rendering", ahead, len(anim.vertices), every=10), anim.fps, sound, rate,
+                      options=dataclasses.replace(options, prefetch=0))
     except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
         raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)
@@ -192,9 +197,9 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     Where a closure is labelled, the reference is made contact-true before fitting (imitator.contact): the
     tracker's inner lips rarely meet even when the lips are shut, and a style fitted to that gap would never
     close the mouth on m, b and p."""
-    from .align import language_warning, transcribe_scored
+    from .align import language_warning
     from .contact import close_lips
-    from .lips import label_frames, label_reference
+    from .lips import label_frames, label_heard, listen
     from .texture import texture_of
     from .tracking import TrackResult, save_preview, track_video
 
@@ -207,10 +212,18 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         check_selfie(path)
     model = model or default_model()
     report = progress or (lambda fraction, message: None)
+    heard = None  # words and phone timing of the whole soundtrack, found while the face is tracked
     if path.suffix.lower() == ".npz":
         tracked = TrackResult.load(path)
     else:
-        tracked = track_video(path, progress=lambda f, m: report(0.5 * f, m))
+        soundtrack = _soundtrack(path)  # decoded once, for the words and for the tracker
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imitator-words")
+        if soundtrack is not None and config.lip_weight:
+            heard = pool.submit(listen, soundtrack, transcript)
+        try:
+            tracked = track_video(path, progress=lambda f, m: report(0.5 * f, m), soundtrack=soundtrack)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # on an error, don't wait for the words
     if not tracked.has_audio:
         raise NoAudioStreamError(f"{path.name} has no audio track: a style is learned from the face moving "
                                  "with its speech, so the video must have sound")
@@ -228,15 +241,13 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
     lip_weights, lip_note, closed = None, "lip-contact term off", 0
     if config.lip_weight:
         report(0.5, "finding lip closures (m, b, p) in the speech")
-        not_english = None
-        if not transcript.strip():
-            transcript, score = transcribe_scored(audio)
-            not_english = language_warning(score)
-            warnings += [not_english] if not_english else []
-        if not_english:  # English lip labels from a misheard transcript would teach the wrong closures
-            lip_note = "the speech does not sound like English, so no lip closures were labelled"
-        else:
-            lip_weights, lip_note = label_reference(vertices, audio, model.cfg.fps, transcript=transcript)
+        if heard is not None and len(vertices) == len(tracked.vertices):  # the run is the whole clip
+            # the tracker shifted the audio so that its sample 0 plays with frame 0: phones follow it
+            words = heard.result().shifted(float(tracked.metadata.get("audio_offset_s", 0.0)))
+        else:  # a .npz, or the face was lost for a while: listen to the frames used only
+            words = listen(audio, transcript)
+        warnings += [w for w in [language_warning(words.score)] if w]
+        lip_weights, lip_note = label_heard(vertices, words, model.cfg.fps)
         if lip_weights is not None:
             contact = close_lips(vertices, tracked.template, label_frames(lip_weights))
             vertices, closed = contact.vertices, len(contact.corrected)
@@ -249,6 +260,14 @@ def create_style(video: str | os.PathLike, name: str, model: Imitator | None = N
         save_style(style, user_dir, overwrite=overwrite, owner=owner)
     report(1.0, f"style {name!r} ready: {fit_summary(result.fit)}")
     return style
+
+
+def _soundtrack(path: Path) -> np.ndarray | None:
+    """The video's audio at 16 kHz, or None when there is none (the tracker then says so)."""
+    try:
+        return load_audio(path, check=False)
+    except ImitatorError:
+        return None
 
 
 def check_name_free(name: str, user_dir=None, owner: str | None = None, overwrite: bool = False) -> None:

@@ -301,7 +301,7 @@ def collate(examples: list[Example], model: Imitator, device) -> Batch:
 
 def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names: tuple[str, ...],
                   cfg: TrainConfig, rank: int = 0) -> list[Example]:
-    cache = _feature_cache_dir(data.root, encoder.name)
+    cache = _feature_cache_dir(data.root, encoder.cache_key)
     examples = []
     for info in tqdm(infos, desc="audio features", disable=not cfg.progress or rank != 0 or not infos,
                      leave=False):
@@ -391,8 +391,8 @@ def _features(model: Imitator, ex: Example, device) -> torch.Tensor:
     return resample_features(raw, len(ex.vertices))
 
 
-def _feature_cache_dir(root: Path, encoder_name: str) -> Path | None:
-    folder = root / "cache" / encoder_name.replace("/", "_").replace(":", "_")
+def _feature_cache_dir(root: Path, cache_key: str) -> Path | None:
+    folder = root / "cache" / cache_key.replace("/", "_").replace(":", "_")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         return folder

@@ -6,7 +6,8 @@ import torch
 
 from conftest import make_tiny_dataset, shared_file, speechlike
 from imitator.audio import SAMPLE_RATE
-from imitator.encoders import build_encoder, features_at_fps, n_motion_frames, resample_features
+from imitator.encoders import (WhisperTinyEncoder, WhisperWindows, build_encoder, features_at_fps, n_motion_frames,
+                               resample_features)
 from imitator.errors import EncoderUnavailableError
 
 
@@ -29,7 +30,7 @@ def test_frozen_encoders_give_one_row_per_motion_frame(name, dim):
 def test_whisper_windows_long_audio_and_separates_speech_from_silence():
     enc = build_encoder("whisper-tiny.en")
     audio = np.concatenate([speechlike(20.0), np.zeros(SAMPLE_RATE * 25, np.float32), speechlike(20.0, seed=3)])
-    raw = enc.encode(audio)  # 65 s: three 30 s windows, padding frames dropped
+    raw = enc.encode(audio)  # 65 s: overlapping windows, padding frames dropped
     assert raw.shape == (65 * 50, 384)
     speech, silence = raw[100:900], raw[1200:2000]
     assert (speech.std(0).mean() > silence.std(0).mean())
@@ -99,3 +100,54 @@ def test_hf_encoder_trains_a_step_and_is_saved_with_the_model(tiny_wav2vec2, tmp
     model = load_model(result.best)
     for k, v in after.items():
         assert torch.equal(model.audio_encoder.state_dict()[k], v)
+
+
+def test_fitted_windows_cover_the_audio_and_stitch_weights_sum_to_one():
+    padded = WhisperWindows.padded()
+    assert padded.plan(120) == [(0, 1500)] and padded.plan(3250) == [(0, 1500), (1500, 1500), (3000, 1500)]
+    fitted = WhisperWindows(max_s=10, round_s=1.0, pad_s=1.0, overlap_s=2.0)
+    assert fitted.plan(120) == [(0, 200)]  # 2.4 s + 1 s of silence, rounded up to whole seconds
+    for n in (1, 449, 450, 451, 1234, 3000):
+        plan = fitted.plan(n)
+        assert all(length <= 500 and length % 50 == 0 for _, length in plan)
+        assert plan[0][0] == 0 and plan[-1][0] + plan[-1][1] >= n + 50  # every frame, plus the pad
+        assert all(b[0] - a[0] == 400 for a, b in zip(plan, plan[1:]))  # neighbours share 2 s
+        total = np.zeros(plan[-1][0] + plan[-1][1])
+        for (start, length), w in zip(plan, fitted.stitch_weights(plan)):
+            total[start:start + length] += w
+            if len(plan) > 1:  # the outer quarters of each overlap (one-sided context) are not used
+                assert w[:25].max() == 0 if start > 0 else w[:25].min() == 1
+        assert np.allclose(total, 1.0)
+    with pytest.raises(ValueError, match="overlap"):
+        WhisperWindows(max_s=4, round_s=1, overlap_s=2).plan(1000)
+
+
+def test_window_policy_is_part_of_the_feature_cache_key():
+    padded = WhisperTinyEncoder(windows=WhisperWindows.padded())
+    fitted = WhisperTinyEncoder(windows=WhisperWindows(max_s=10, round_s=1.0, pad_s=1.0, overlap_s=2.0))
+    other = WhisperTinyEncoder(windows=WhisperWindows(max_s=10, round_s=1.0, pad_s=0.5, overlap_s=2.0))
+    assert padded.cache_key == "whisper-tiny.en"  # caches written before fitted windows stay valid
+    assert len({padded.cache_key, fitted.cache_key, other.cache_key, build_encoder().cache_key}) == 4
+
+
+def test_fitted_window_on_short_audio_gives_features_close_to_padded_ones():
+    audio = speechlike(3.0)
+    padded = WhisperTinyEncoder(windows=WhisperWindows.padded()).encode(audio)
+    fitted = WhisperTinyEncoder(windows=WhisperWindows(max_s=30, round_s=1.0, pad_s=1.0)).encode(audio)
+    assert fitted.shape == padded.shape == (150, 384)
+    assert torch.nn.functional.cosine_similarity(fitted, padded).median() > 0.9
+
+
+def test_long_audio_is_stitched_without_seams():
+    enc = WhisperTinyEncoder(windows=WhisperWindows(max_s=5, round_s=1.0, pad_s=1.0, overlap_s=2.0))
+    audio = speechlike(14.0)
+    feats = enc.encode(audio)
+    assert feats.shape == (700, 384) and torch.isfinite(feats).all()
+    steps = (feats[1:] - feats[:-1]).norm(dim=1)
+    starts = [s for s, _ in enc.windows.plan(700)[1:]]
+    seams = torch.stack([steps[s + 25: s + 75].max() for s in starts])  # the cross-fade zones
+    assert seams.max() < 1.5 * steps.quantile(0.99)  # no jump larger than the audio's own changes
+    cut = WhisperTinyEncoder(windows=WhisperWindows(max_s=5, round_s=1.0, pad_s=1.0, overlap_s=0.0))
+    hard = cut.encode(audio)  # the same windows butted together: a seam at every cut
+    hard_steps = (hard[1:] - hard[:-1]).norm(dim=1)
+    assert max(hard_steps[s - 1] for s, _ in cut.windows.plan(700)[1:]) > 1.5 * hard_steps.quantile(0.99)

@@ -122,3 +122,16 @@ def test_periodic_positions_repeat():
 
     pe = positional_encoding(ModelConfig.faceformer(period=30), 95)
     assert pe.shape == (95, 64) and torch.equal(pe[3], pe[63])
+
+
+@pytest.mark.parametrize("make_config", [ModelConfig, ModelConfig.faceformer])
+def test_attention_window_cache_equals_full_and_only_changes_long_sequences(make_config):
+    windowed, full = random_model(make_config=make_config, attention_window=12), random_model(make_config=make_config)
+    x = torch.randn(2, 40, 16)
+    with torch.no_grad():
+        cached = windowed(x, style=torch.tensor([0, 1]))
+        recomputed = windowed(x, style=torch.tensor([0, 1]), use_cache=False)  # the banded-mask path
+        unbounded = full(x, style=torch.tensor([0, 1]))
+    assert (cached - recomputed).abs().max() < 1e-5
+    assert torch.allclose(cached[:, :12], unbounded[:, :12], atol=1e-6)  # the window holds every frame so far
+    assert (cached[:, 12:] - unbounded[:, 12:]).abs().max() > 1e-4

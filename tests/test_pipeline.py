@@ -125,3 +125,43 @@ def test_no_face_and_too_short_videos_make_no_style(model, tmp_path):
     with pytest.raises(ValueError, match="invalid style name"):
         create_style(tmp_path / "noise.mp4", "../escape", model=model, user_dir=tmp_path / "styles")
     assert list_styles(tmp_path / "styles", preset_dir=None) == []
+
+
+def test_create_style_transcribes_while_tracking_and_decodes_the_soundtrack_once(model, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import imitator.audio
+    import imitator.lips
+    import imitator.tracking
+
+    video = shared_file("videos", "retalking_2.mp4")
+    events, decoded = [], []
+    real_decode, real_track = imitator.audio._decode, imitator.tracking.track_video
+
+    def decode(source, *args, **kwargs):
+        decoded.append(str(source))
+        return real_decode(source, *args, **kwargs)
+
+    def transcribe_scored(audio):
+        events.append(("words start", time.perf_counter(), threading.current_thread().name))
+        time.sleep(0.5)  # slower than the tracker's start: the two must overlap
+        return "my own dreams growing up", -0.3
+
+    def track(*args, **kwargs):
+        events.append(("tracking start", time.perf_counter(), threading.current_thread().name))
+        result = real_track(*args, **kwargs)
+        events.append(("tracking end", time.perf_counter(), threading.current_thread().name))
+        return result
+
+    monkeypatch.setattr(imitator.audio, "_decode", decode)
+    monkeypatch.setattr(imitator.lips, "transcribe_scored", transcribe_scored)
+    monkeypatch.setattr(imitator.tracking, "track_video", track)
+    style = create_style(video, "Overlap", model=model, user_dir=tmp_path, config=FAST)
+    when = {name: (t, thread) for name, t, thread in events}
+    assert when["words start"][1] != when["tracking start"][1]  # another thread
+    assert when["words start"][0] < when["tracking end"][0]  # while the face was being tracked
+    assert decoded == [str(video)]  # the soundtrack was decoded once, for the words and the tracker
+    # aligned in the background too, then moved onto the video's clock: closures found and used
+    assert "lip closures labelled in: my own dreams growing up" in style.meta.fit["lip_labels"]
+    assert style.meta.fit["lip_closures"] >= 1

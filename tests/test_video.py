@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 from fractions import Fraction
 
 import av
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from imitator.audio import SAMPLE_RATE
-from imitator.video import write_mp4
+from imitator.video import prefetched, write_mp4
 
 
 def colour_frames(n: int, height: int = 96, width: int = 128):
@@ -86,3 +87,55 @@ def test_bad_frames(tmp_path):
         write_mp4(tmp_path / "b.mp4", frames, fps=30)
     with pytest.raises(ValueError, match="uint8"):
         write_mp4(tmp_path / "c.mp4", [np.zeros((64, 64, 3), np.float32)], fps=30)
+
+
+def test_prefetched_keeps_order_and_runs_ahead_in_another_thread():
+
+    made = []
+
+    def numbers():
+        for i in range(20):
+            made.append(threading.current_thread().name)
+            yield i
+
+    ahead = prefetched(numbers(), depth=4)
+    assert next(ahead) == 0
+    for _ in range(100):  # the producer fills the queue while the consumer waits
+        if len(made) >= 5:
+            break
+        threading.Event().wait(0.01)
+    assert 5 <= len(made) <= 6 and made[0] != threading.current_thread().name
+    assert list(ahead) == list(range(1, 20))
+
+
+def test_prefetched_raises_the_producers_error_and_stops_when_closed():
+
+    def failing():
+        yield 1
+        raise RuntimeError("renderer broke")
+
+    ahead = prefetched(failing(), depth=2)
+    assert next(ahead) == 1
+    with pytest.raises(RuntimeError, match="renderer broke"):
+        next(ahead)
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield np.zeros(1)
+
+    ahead = prefetched(endless(), depth=2)
+    next(ahead)
+    ahead.close()  # joins the producer: it must not run on
+    n = len(produced)
+    threading.Event().wait(0.2)
+    assert len(produced) == n <= 4
+
+
+def test_encoding_error_stops_the_frame_thread(tmp_path):
+    frames = [np.zeros((64, 64, 3), np.uint8)] * 3 + [np.zeros((32, 64, 3), np.uint8)] + \
+             [np.zeros((64, 64, 3), np.uint8)] * 50
+    with pytest.raises(ValueError, match="first was 64x64"):
+        write_mp4(tmp_path / "d.mp4", iter(frames), fps=30)
+    assert not [t for t in threading.enumerate() if t.name == "imitator-frames"]

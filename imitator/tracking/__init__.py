@@ -35,9 +35,12 @@ __all__ = ["track_video", "TrackConfig", "TrackResult", "Notice", "PreviewFrame"
 
 
 def track_video(path: str | os.PathLike, progress: Progress | None = None,
-                config: TrackConfig = TrackConfig(), limits: Limits | None = None) -> TrackResult:
+                config: TrackConfig = TrackConfig(), limits: Limits | None = None,
+                soundtrack: np.ndarray | None = None) -> TrackResult:
     """Track the largest face in a video. Raises an ImitatorError subclass for unusable input.
-    limits (default: from the environment) caps the video's length and frame size, from its header first."""
+    limits (default: from the environment) caps the video's length and frame size, from its header first.
+    soundtrack: the video's audio track, already decoded (16 kHz mono, as load_audio gives), so a caller
+    that needs it earlier decodes it once; None decodes it here."""
     progress = progress or (lambda fraction, message: None)
     det = detect(path, config, lambda f, m: progress(0.9 * f, m), limits or current_limits())
     name = os.path.basename(os.fspath(path))
@@ -74,7 +77,7 @@ def track_video(path: str | os.PathLike, progress: Progress | None = None,
     template = (template - origin) @ rotation.T
 
     progress(0.95, "extracting audio")
-    audio, warnings = extract_audio(path, det.audio_offset, n_out / config.fps)
+    audio, warnings = extract_audio(path, det.audio_offset, n_out / config.fps, soundtrack)
     warnings += det.warnings
     warnings += [Notice("face_lost", f"no face from {a / config.fps:.2f} s to {b / config.fps:.2f} s "
                                      f"(frames {a}-{b - 1}): those frames are not used")

@@ -203,10 +203,12 @@ def _check_video_header(name: str, container, stream, limits: Limits) -> None:
                                 "(trim it, or raise IMITATOR_MAX_VIDEO_SECONDS)")
 
 
-def extract_audio(path, offset: float, seconds: float) -> tuple[np.ndarray, list[Notice]]:
-    """The audio track at 16 kHz, shifted so sample 0 plays with frame 0 and cut to the video's length."""
+def extract_audio(path, offset: float, seconds: float,
+                  audio: np.ndarray | None = None) -> tuple[np.ndarray, list[Notice]]:
+    """The audio track at 16 kHz (`audio` if already decoded), shifted so sample 0 plays with frame 0 and
+    cut to the video's length."""
     try:
-        audio = load_audio(path, check=False)
+        audio = load_audio(path, check=False) if audio is None else audio
     except NoAudioStreamError:
         return np.zeros(0, np.float32), [Notice("no_audio", "no audio track: the face is tracked, but creating a "
                                                 "style from this video needs its speech")]
