@@ -70,6 +70,8 @@ class AdmissionGate:
 
 def speech_seconds(path: str | os.PathLike) -> float:
     """How long the speech in `path` is, decoded within the audio length cap (so bounded in time and
-    memory); a file that cannot be decoded raises the same ImitatorError that animating it would."""
+    memory); a file that cannot be decoded raises the same ImitatorError that animating it would.
+    Decoded, not read from the header: a header can claim 1 s for a 5-minute file and so skip the lane.
+    The cost is a second decode of the speech (well under a second at the cap, beside minutes of work)."""
     audio, rate = decode_audio(path, check=False)
     return len(audio) / rate

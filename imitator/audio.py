@@ -62,15 +62,10 @@ def decode_audio(source: str | os.PathLike | bytes, limits: AudioLimits | None =
     return audio, int(rate)
 
 
-def to_model_rate(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float32 samples at `rate` -> the model's 16 kHz."""
-    return _resample_16k(audio, rate)
-    return audio
-
-
 def to_mono_16k(audio: np.ndarray, rate: int) -> np.ndarray:
     """Samples already in memory, (N,) or (N, channels), integer PCM or float, at `rate` -> mono float32 at
-    16 kHz, unchecked (e.g. a dataset's stored audio: imitator.data.vocaset)."""
+    16 kHz, unchecked (a decoded soundtrack kept for the video: imitator.pipeline; a dataset's stored audio:
+    imitator.data.vocaset)."""
     return _resample_16k(_mono(_to_float(np.asarray(audio))), rate)
 
 

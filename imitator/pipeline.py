@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .adapt import AdaptConfig, adapt, fit_summary
-from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, load_audio, to_model_rate
+from .audio import SAMPLE_RATE, AudioLimits, check_audio, decode_audio, load_audio, to_mono_16k
 from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
@@ -77,7 +77,7 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
             check_upload(audio)
             speech_name, file_name = Path(audio).stem, Path(audio).name
         sound, sound_rate = decode_audio(audio)
-        audio = to_model_rate(sound, sound_rate)
+        audio = to_mono_16k(sound, sound_rate)
     check_audio(audio, name=file_name)
     label = "generic"
     vector, basis, template, texture = None, None, None, None

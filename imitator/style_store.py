@@ -77,6 +77,11 @@ class StyleEntry:
     error: str | None = None
 
 
+# A reader retries while writers replace the version it picked. On a loaded machine one pick can lose the
+# race several times in a row (seen with 2 writers x 60 overwrites at load average 20), so allow many.
+_READ_RETRIES = 50
+
+
 # --- names and folders ---------------------------------------------------------------------------------
 def user_style_dir() -> Path:
     env = os.environ.get("IMITATOR_STYLE_DIR")
@@ -230,11 +235,6 @@ def _entry_from_flat(meta_path: Path, kind: str) -> StyleEntry | None:
     except (StyleError, OSError) as e:
         entry.error = str(e)
     return entry
-
-
-# A reader retries while writers replace the version it picked. On a loaded machine one pick can lose the
-# race several times in a row (seen with 2 writers x 60 overwrites at load average 20), so allow many.
-_READ_RETRIES = 50
 
 
 def _newest_version(style_dir: Path) -> Path | None:

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from conftest import speechlike
 from imitator.audio import SAMPLE_RATE
-from imitator.errors import (AudioTooLongError, BadSampleRateError, ImitatorError, InvalidAudioSamplesError,
+from imitator.errors import (AudioTooLongError, InvalidAudioSamplesError,
                              UploadTooLargeError, VideoTooLongError)
 from imitator.limits import Limits, LimitsConfigError, check_upload
 

@@ -188,7 +188,6 @@ def test_long_sequences_are_cut_into_aligned_chunks():
 
 
 def test_fine_tune_on_two_datasets_adds_styles_and_a_real_generic_style(tmp_path):
-    from imitator.data.dataset import Dataset
     from imitator.train import extend_styles
 
     synth = make_tiny_dataset(tmp_path / "synth", n_identities=2, seconds=0.6, val=True, prefix="syn")
