@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 from imitator.adapt import AdaptConfig, adapt
@@ -60,8 +62,19 @@ def main() -> None:
         description = f"Synthetic speaker {ident} (never seen in training): {describe(truth['identities'][ident]['style'])}"
         style = Style.from_adaptation(model, result, name, description,
                                       source=f"synthetic identity {ident}, {total:.1f} s of speech")
-        path = save_style(style, args.out, overwrite=True)
+        path = write_preset(style, Path(args.out))
         print(f"{path}: fit {result.fit['fit_l2_mm']:.2f} mm; {description}")
+
+
+def write_preset(style: Style, out: Path) -> Path:
+    """NAME.json + NAME.safetensors: the flat layout that ships as package data (the versioned layout of
+    users' styles, with its lock files, is for styles that change while the app runs)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        version = Path(save_style(style, tmp, preset_dir=None)).parent
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(version / "style.json", out / f"{style.name}.json")
+        shutil.copyfile(version / "style.safetensors", out / f"{style.name}.safetensors")
+    return out / f"{style.name}.json"
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
-"""docs/images/contact_true.png: one real clip's tracked and contact-true lip distance, with its closures.
+"""docs/images/contact_true.png: one real clip's tracked and contact-true lip distance, with its closures;
+with `--rest`, also the rest-true target of training's --rest-in-pauses (imitator.contact.rest_in_pauses)
+and the pauses the voice-activity detector found.
 
-    PYTHONPATH=. python scripts/plot_contact_true.py /work/cache/real obama__... docs/images/contact_true.png
+    PYTHONPATH=. python scripts/plot_contact_true.py /work/cache/real CLIP_ID docs/images/contact_true.png [--rest]
 """
 import sys
 import textwrap
@@ -16,7 +18,7 @@ from imitator.data.dataset import Dataset
 from imitator.topology import lip_distance
 
 
-def main(root: str, clip_id: str, out: str, seconds: float = 8.0) -> None:
+def main(root: str, clip_id: str, out: str, rest: bool = False, seconds: float = 8.0) -> None:
     data = Dataset(root)
     seq = data.load(clip_id)
     with np.load(data.root / "sequences" / f"{clip_id}.npz", allow_pickle=False) as z:
@@ -31,6 +33,16 @@ def main(root: str, clip_id: str, out: str, seconds: float = 8.0) -> None:
             ax.axvspan(s, e, color="tab:orange", alpha=0.2, lw=0)
     ax.plot(t, raw[:n], color="0.5", lw=1.5, label="tracked (MediaPipe)")
     ax.plot(t, corrected[:n], color="tab:blue", lw=1.2, label="contact-true target")
+    if rest:
+        from imitator.contact import RestConfig, closed_at_rest, rest_in_pauses
+        from imitator.vad import pauses, speech_frames
+
+        speech = speech_frames(seq.audio, len(seq.vertices), data.fps)
+        for k, (a, b) in enumerate(pauses(speech, int(RestConfig().min_pause_s * data.fps))):
+            ax.axvspan(a / data.fps, b / data.fps, color="0.85", lw=0, zorder=0,
+                       label="pause >= 0.5 s (voice activity)" if k == 0 else None)
+        target = rest_in_pauses(seq.vertices, closed_at_rest(seq.template), speech, data.fps)
+        ax.plot(t, lip_distance(target)[:n], color="tab:green", lw=1.2, label="+ rest-true target in pauses")
     ax.plot(t[frames], raw[frames], "v", color="tab:red", label="labelled closure (tracked gap)")
     ax.plot(t[frames], corrected[frames], "o", color="tab:red", ms=4, label="labelled closure (target)")
     ax.axhline(1.0, color="k", lw=0.6, ls=":", label="1 mm (closure threshold)")
@@ -49,4 +61,4 @@ def main(root: str, clip_id: str, out: str, seconds: float = 8.0) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:4], rest="--rest" in sys.argv[4:])
