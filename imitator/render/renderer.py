@@ -13,6 +13,7 @@ from ..avatar import Avatar, AvatarOptions
 from ..errors import RenderError
 from ..topology import MEDIAPIPE_468, Topology
 from .camera import Camera
+from .crop import Crop, fit_crop
 from .colormap import heat_colors, nice_vmax
 from .geometry import cavity, vertex_normals
 from .overlays import colorbar_overlay, label_overlay
@@ -37,6 +38,7 @@ class RenderOptions:
                                                  # depth and are fully darkened at the second
     texture_flatness: float = 0.5  # 0: textures get the full studio lighting; 1: flat light (the photo's own)
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
+    crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
 
 
 def _shader(name: str) -> str:
@@ -88,12 +90,10 @@ class Renderer:
         self._vao = ctx.vertex_array(
             self._program, [(self._buffers["position"], "3f", "in_position"), (self._buffers["normal"], "3f", "in_normal"),
                             (self._buffers["color"], "4f", "in_color"), (uv, "2f", "in_uv")], index_buffer=index)
-        samples = min(o.samples, ctx.max_samples)
-        size = (o.width, o.height)
-        self._msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4, samples=samples)],
-                                     depth_attachment=ctx.depth_renderbuffer(size, samples=samples))
-        self._resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
+        self._samples = min(o.samples, ctx.max_samples)
+        self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> (MSAA framebuffer, resolved), see _target
         self._texture = None
+        self._backdrop: np.ndarray | None = None  # the full frame's background, drawn once (see _background)
 
     # --- public API -------------------------------------------------------------------------------------
     def camera(self, *sequences: np.ndarray) -> Camera:
@@ -116,10 +116,11 @@ class Renderer:
         camera = camera or self.camera(vertices)
         texture = self._texture_image(texture)
         rest = self.avatar.rest_face(vertices)
+        crop = self._crop(vertices, rest, camera)
         if colors is not None:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
         for i, frame in enumerate(vertices):
-            yield self._draw(frame, rest, None if colors is None else colors[i], camera, texture)
+            yield self._draw(frame, rest, None if colors is None else colors[i], camera, texture, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
                       texture: np.ndarray | None = None) -> np.ndarray:
@@ -212,8 +213,39 @@ class Renderer:
         self._texture.use(0)
         self._texture_source = texture
 
+    def _crop(self, vertices: np.ndarray, rest: np.ndarray, camera: Camera) -> Crop:
+        """The box of the frame that the whole sequence's avatar (eyes and teeth too) can touch."""
+        o = self.options
+        if not o.crop:
+            return Crop.full(o.width, o.height)
+        chunks = (self.avatar.extend(vertices[i:i + 256], rest) for i in range(0, len(vertices), 256))
+        return fit_crop(camera, chunks, o.width, o.height)
+
+    def _target(self, width: int, height: int):
+        """The (MSAA, resolved) framebuffers of one size (under the lock); the last few sizes are kept."""
+        key = (width, height)
+        if key not in self._targets:
+            ctx = self._ctx
+            if len(self._targets) >= 4:  # sizes vary with the face's box: drop the oldest
+                for fbo in self._targets.pop(next(iter(self._targets))):
+                    for attachment in (*fbo.color_attachments, fbo.depth_attachment):
+                        if attachment is not None:
+                            attachment.release()
+                    fbo.release()
+            msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4, samples=self._samples)],
+                                   depth_attachment=ctx.depth_renderbuffer(key, samples=self._samples))
+            self._targets[key] = (msaa, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
+        return self._targets[key]
+
+    def _empty_frame(self) -> np.ndarray:
+        """The full frame with nothing in it (under the lock): what lies outside every crop."""
+        if self._backdrop is None:
+            o = self.options
+            self._backdrop = self._draw_gl(Crop.full(o.width, o.height), mesh=False)
+        return self._backdrop
+
     def _draw(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None, camera: Camera,
-              texture: np.ndarray) -> np.ndarray:
+              texture: np.ndarray, crop: Crop) -> np.ndarray:
         avatar, o = self.avatar, self.options
         positions = avatar.extend(vertices, rest)
         normals = vertex_normals(positions, avatar.faces)
@@ -228,23 +260,31 @@ class Renderer:
             colors[:V, :3] = albedo * shade
             colors[:V, 3] = 0.0
         with self._lock, self._ctx:
-            ctx = self._ctx
             self._upload(texture)
             for name, data in (("position", positions), ("normal", normals), ("color", colors)):
                 self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            self._msaa.use()
-            ctx.clear(depth=1.0)
-            ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
-            ctx.enable(ctx.DEPTH_TEST)
+            box = self._draw_gl(crop)
+            return box if crop.is_full else crop.paste(box, self._empty_frame().copy())
+
+    def _draw_gl(self, crop: Crop, mesh: bool = True) -> np.ndarray:
+        """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8."""
+        ctx = self._ctx
+        msaa, resolved = self._target(crop.width, crop.height)
+        msaa.viewport = resolved.viewport = crop.viewport
+        msaa.use()
+        ctx.clear(depth=1.0)
+        ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
+        ctx.enable(ctx.DEPTH_TEST)
+        if mesh:
             ctx.depth_func = "<"
             self._vao.render()
-            ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
-            self._background_vao.render(vertices=3)
-            ctx.copy_framebuffer(self._resolved, self._msaa)
-            data = self._resolved.read(components=3, alignment=1)
-        return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 3)[::-1].copy()  # GL rows run bottom-up
+        ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
+        self._background_vao.render(vertices=3)
+        ctx.copy_framebuffer(resolved, msaa)
+        data = resolved.read(viewport=(0, 0, crop.width, crop.height), components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(crop.height, crop.width, 3)[::-1].copy()  # GL rows run bottom-up
 
 
 def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:
