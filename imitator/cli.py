@@ -17,7 +17,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
                       lip_weight=args.lip_weight, lip_region=args.lip_region, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences, mix=mix, identity_balance=args.identity_balance,
                       epoch_size=args.epoch_size, max_frames=args.max_frames, mirror=args.mirror, init=args.init,
-                      generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips)
+                      generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips,
+                      augment_audio=args.augment_audio, augment_copies=args.augment_copies,
+                      model={"audio_context": args.audio_context} if args.audio_context is not None else {})
     train(cfg)
 
 
@@ -250,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", default=None, help="checkpoint to fine-tune (new people get new styles)")
     t.add_argument("--closed-rest-lips", action="store_true",
                    help="close the inner-lip gap of every neutral face (trained on and given): tracker bias")
+    t.add_argument("--augment-audio", type=float, default=0.0,
+                   help="probability of hearing an example through a degraded copy of its audio (noise, reverb, EQ)")
+    t.add_argument("--augment-copies", type=int, default=2, help="degraded copies per sequence (features cached)")
+    t.add_argument("--audio-context", type=int, default=None,
+                   help="audio frames each side that a motion frame hears (default 0; with --init: the model's)")
     t.add_argument("--generic-from", action="append", default=None, metavar="DATA",
                    help="the generic style is the mean style of this dataset's people (repeatable; default: all)")
     t.set_defaults(func=_cmd_train)

@@ -54,6 +54,14 @@ class ModelConfig:
     # on 2-minute audio it changed the bundled model's lip metrics within noise or for the better
     # (benchmarks/encoder_windows.py --attention-windows 0,600,300,150, in docs/benchmarks.md).
     attention_window: int | None = 300
+    # Frames of audio each side that a motion frame hears (0: only its own, the paper's alignment mask).
+    # The paper fine-tunes wav2vec 2.0, whose transformer gives each frame trainable context; our Whisper
+    # encoder is frozen, so a small non-causal convolution over the projected features gives that context
+    # back. Lips move before the sound they make (a closure precedes the /b/ burst): on the real people's
+    # validation clips a linear map from Whisper features reached mouth-open r 0.27 from the frame alone and
+    # 0.37-0.38 with +-6 frames (docs/model.md). Initialised to the identity, so a checkpoint trained
+    # without it starts out unchanged.
+    audio_context: int = 0
 
     @property
     def n_styles(self) -> int:
@@ -204,6 +212,13 @@ class VisemeDecoder(nn.Module):
         super().__init__()
         self.cfg, self.d = cfg, cfg.d_model
         self.audio_proj = nn.Linear(cfg.audio_dim, cfg.d_model)
+        c = cfg.audio_context
+        self.context = nn.Conv1d(cfg.d_model, cfg.d_model, 2 * c + 1, padding=c, padding_mode="replicate") if c else None
+        if self.context is not None:
+            nn.init.zeros_(self.context.weight)
+            nn.init.zeros_(self.context.bias)
+            with torch.no_grad():
+                self.context.weight[:, :, c] = torch.eye(cfg.d_model)
         alibi = cfg.period if cfg.alibi else None
         self.layers = nn.ModuleList(DecoderLayer(cfg.d_model, cfg.n_heads, cfg.ff_dim, alibi, cfg.attention_window)
                                     for _ in range(cfg.n_layers))
@@ -216,6 +231,8 @@ class VisemeDecoder(nn.Module):
         does: O(T^2) per sequence, kept as the reference that the cached path must equal.
         style_vec (B, d): only for style_conditioning="start_token" (the FaceFormer-style baseline)."""
         memory = self.audio_proj(audio_features)
+        if self.context is not None:
+            memory = self.context(memory.transpose(1, 2)).transpose(1, 2)
         B, T, _ = memory.shape
         cross = [layer.cross_attn(memory) for layer in self.layers]
         pe = positional_encoding(self.cfg, T, device=memory.device)

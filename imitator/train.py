@@ -24,6 +24,7 @@ import math
 import os
 import random
 import time
+import zlib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from tqdm import tqdm
 from .checkpoint import load_model, save_model
 from .contact import closed_at_rest
 from .data.dataset import Dataset, SequenceInfo
+from .data.speech import AugmentConfig, augment
 from .encoders import build_encoder, features_at_fps, resample_features
 from .errors import ConfigError, DatasetError
 from .losses import LossWeights, imitator_loss, reconstruction_loss
@@ -73,6 +75,12 @@ class TrainConfig:
     init: str | None = None  # checkpoint folder to fine-tune (None: a new model)
     generic_from: list[str] | None = None  # datasets whose identities' mean style is the generic style
     closed_rest_lips: bool = False  # close each neutral face's inner-lip gap (ModelConfig.closed_rest_lips)
+    # Probability that a drawn example is heard through a degraded copy of its audio (noise, reverberation,
+    # a band-limited microphone: data.speech.augment), one of `augment_copies` made per sequence and cached.
+    # Real clips are mostly clean; without it a model fine-tuned on them opened the mouth 8 mm in the hissing
+    # pauses of old recordings (jfk.flac), where the synthetic-only model, trained on degraded audio, rests.
+    augment_audio: float = 0.0
+    augment_copies: int = 2
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -97,6 +105,7 @@ class Example:
     template: torch.Tensor  # (V, 3) mm
     lip_weights: torch.Tensor  # (T,)
     style: int | None  # index of the identity's training style; None = unseen identity (mean style)
+    augmented: tuple[torch.Tensor, ...] = ()  # features of degraded copies of the audio (TrainConfig.augment_audio)
 
 
 @dataclass
@@ -145,7 +154,7 @@ def train(cfg: TrainConfig) -> TrainResult:
         state = _load_trainer_state(out / "last")
     elif init is not None:
         model, state = extend_styles(init, style_names, generic or init.cfg.generic_styles,
-                                     cfg.closed_rest_lips), None
+                                     cfg.closed_rest_lips, grow=cfg.model), None
     else:
         make_config = {"imitator": ModelConfig, "faceformer": ModelConfig.faceformer}.get(cfg.architecture)
         if make_config is None:
@@ -172,14 +181,15 @@ def train(cfg: TrainConfig) -> TrainResult:
             group["lr"] = epoch_lr(cfg, epoch)
         order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world, weights, cfg.epoch_size)
         flips = _mirror_flags(len(order), cfg.mirror, cfg.seed, epoch, rank)
-        batches = [list(zip(order[i:i + cfg.batch_size], flips[i:i + cfg.batch_size]))
-                   for i in range(0, len(order), cfg.batch_size)]
+        heard = _augment_picks(len(order), cfg.augment_audio, cfg.augment_copies, cfg.seed, epoch, rank)
+        draws = list(zip(order, flips, heard))
+        batches = [draws[i:i + cfg.batch_size] for i in range(0, len(draws), cfg.batch_size)]
         sums: dict[str, float] = {}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress or rank != 0,
                    leave=False)
-        for idx in bar:
-            b = collate([mirrored(train_set[i], data.topology) if flip else train_set[i] for i, flip in idx],
-                        model, device)
+        for batch in bar:
+            b = collate([heard_as(mirrored(train_set[i], data.topology) if flip else train_set[i], k)
+                         for i, flip, k in batch], model, device)
             pred = net(b.features, style=b.style, template=b.template)
             loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask,
                                         lip_vertices=lip_vertices)
@@ -243,18 +253,30 @@ def _generic_styles(cfg: TrainConfig, datasets: list[Dataset], train_infos: list
                          for i in infos}))
 
 
+# ModelConfig fields a fine-tune may add to a trained network: each adds layers that start as the identity.
+GROWABLE = ("audio_context",)
+
+
 def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles: tuple[str, ...] = (),
-                  closed_rest_lips: bool | None = None) -> Imitator:
+                  closed_rest_lips: bool | None = None, grow: dict | None = None) -> Imitator:
     """The same network with more training styles (fine-tuning on new people): existing styles keep their
-    vectors, new ones start at the model's generic style. closed_rest_lips: None keeps the model's."""
+    vectors, new ones start at the model's generic style. closed_rest_lips: None keeps the model's.
+    grow: GROWABLE config fields to change (e.g. {"audio_context": 4}); the new layers start as the identity,
+    so the grown network predicts what the given one did."""
     new = [n for n in style_names if n not in model.cfg.style_names]
     if list(style_names[: model.cfg.n_styles]) != list(model.cfg.style_names):
         raise ConfigError("extend_styles keeps the model's styles first, in their order")
+    grow = {k: v for k, v in (grow or {}).items() if getattr(model.cfg, k, None) != v}
+    fixed = sorted(set(grow) - set(GROWABLE))
+    if fixed:
+        raise ConfigError(f"fine-tuning cannot change {fixed} of a trained model (only {list(GROWABLE)})")
     closed = model.cfg.closed_rest_lips if closed_rest_lips is None else closed_rest_lips
     cfg = replace(model.cfg, style_names=tuple(style_names), generic_styles=tuple(generic_styles),
-                  closed_rest_lips=closed)
+                  closed_rest_lips=closed, **grow)
     bigger = Imitator(cfg, template=model.template.detach().cpu())
     state = {k: v for k, v in model.state_dict().items() if k != "motion_decoder.style.weight"}
+    if grow:  # the grown layers keep their identity initialisation
+        state = {**{k: v for k, v in bigger.state_dict().items() if k not in state}, **state}
     old = model.motion_decoder.style.weight.detach().cpu()
     start = model.motion_decoder.mean_style().detach().cpu().T.expand(-1, len(new))
     bigger.load_state_dict({**state, "motion_decoder.style.weight": torch.cat([old, start], dim=1)}, strict=True)
@@ -275,7 +297,7 @@ def epoch_lr(cfg: TrainConfig, epoch: int) -> float:
 
 @dataclass
 class Batch:
-    features: torch.Tensor  # (B, T, audio_dim), zero-padded
+    features: torch.Tensor  # (B, T, audio_dim), padded with each sequence's last frame
     vertices: torch.Tensor  # (B, T, V, 3)
     template: torch.Tensor  # (B, V, 3)
     style: torch.Tensor  # (B,) style indices
@@ -284,15 +306,20 @@ class Batch:
 
 
 def collate(examples: list[Example], model: Imitator, device) -> Batch:
-    """Pads to the longest sequence. The decoder is causal, so padding at the end changes no real frame."""
+    """Pads to the longest sequence. The decoder is causal, so padding at the end changes no real frame; the
+    features are padded with the last real frame, as the audio context (ModelConfig.audio_context) pads at
+    inference, so that the last frames hear the same context in training as there."""
     T = max(len(e.vertices) for e in examples)
 
     def pad(x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 1) + (0, T - len(x)))
 
+    def pad_edge(f: torch.Tensor) -> torch.Tensor:
+        return torch.cat([f, f[-1:].expand(T - len(f), -1)]) if len(f) < T else f
+
     feats = [_features(model, e, device)[0] for e in examples]
     mask = torch.stack([pad(torch.ones(len(e.vertices), 1))[:, 0] for e in examples])
-    return Batch(torch.stack([pad(f) for f in feats]),
+    return Batch(torch.stack([pad_edge(f) for f in feats]),
                  torch.stack([pad(e.vertices) for e in examples]).to(device),
                  torch.stack([e.template for e in examples]).to(device),
                  torch.tensor([e.style for e in examples], device=device),
@@ -307,19 +334,44 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
                      leave=False):
         seq = data.load(info)
         T = len(seq.vertices)
-        feats = None
+        feats, augmented = None, ()
         if not encoder.trainable:
-            compute = lambda: features_at_fps(encoder, seq.audio, data.fps, T)  # noqa: E731
-            feats = _cached_features(cache, info.id, compute)
-            if len(feats) != T:  # a stale cache entry (the dataset was rebuilt with other frames): redo it
-                feats = _cached_features(None, info.id, compute)
-                np.save(cache / f"{info.id}.npy", feats.numpy()) if cache else None
+            feats = _sequence_features(cache, info.id, lambda: features_at_fps(encoder, seq.audio, data.fps, T), T)
+            copies = cfg.augment_copies if cfg.augment_audio > 0 and info.split == "train" else 0
+            augmented = tuple(
+                _sequence_features(cache, f"{info.id}.{AUGMENT_KEY}{k}",
+                                   lambda k=k: features_at_fps(encoder, degraded(seq.audio, info.id, k), data.fps, T), T)
+                for k in range(copies))
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
         template = closed_at_rest(seq.template, get_topology(data.topology)) if cfg.closed_rest_lips else seq.template
         examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),
-                                torch.from_numpy(template), torch.from_numpy(lip), style))
+                                torch.from_numpy(template), torch.from_numpy(lip), style, augmented))
     return examples
+
+
+# Training's audio degradation: stronger noise than the corpus's own (real recordings hiss at 10-20 dB SNR).
+AUGMENT = AugmentConfig(p_noise=0.9, snr_db=(5.0, 30.0))
+AUGMENT_KEY = f"aug{zlib.crc32(repr(AUGMENT).encode()) % 10000:04d}-"  # cached features follow the recipe
+
+
+def degraded(audio: np.ndarray, sequence_id: str, copy: int) -> np.ndarray:
+    """Copy `copy` of a sequence's audio, degraded the same way on every run (seeded by id and copy)."""
+    rng = np.random.default_rng([zlib.crc32(sequence_id.encode()), copy])
+    return augment(audio, rng, AUGMENT)
+
+
+def heard_as(example: Example, copy: int) -> Example:
+    """The example with the features of degraded copy `copy` (-1: its own audio)."""
+    return example if copy < 0 else replace(example, features=example.augmented[copy])
+
+
+def _sequence_features(cache: Path | None, key: str, compute, n_frames: int) -> torch.Tensor:
+    feats = _cached_features(cache, key, compute)
+    if len(feats) != n_frames:  # a stale cache entry (the dataset was rebuilt with other frames): redo it
+        feats = _cached_features(None, key, compute)
+        np.save(cache / f"{key}.npy", feats.numpy()) if cache else None
+    return feats
 
 
 def split_long(examples: list[Example], max_frames: int | None, fps: float) -> list[Example]:
@@ -335,6 +387,7 @@ def split_long(examples: list[Example], max_frames: int | None, fps: float) -> l
         for a, b in zip(bounds[:-1], bounds[1:]):
             out.append(replace(e, audio=e.audio[int(a * per_frame): int(b * per_frame)],
                                features=None if e.features is None else e.features[a:b],
+                               augmented=tuple(f[a:b] for f in e.augmented),
                                vertices=e.vertices[a:b], lip_weights=e.lip_weights[a:b]))
     return out
 
@@ -369,6 +422,15 @@ def _mirror_flags(n: int, probability: float, seed: int, epoch: int, rank: int) 
         return [False] * n
     g = torch.Generator().manual_seed(seed * 100003 + epoch * 7919 + rank + 1)
     return (torch.rand(n, generator=g) < probability).tolist()
+
+
+def _augment_picks(n: int, probability: float, copies: int, seed: int, epoch: int, rank: int) -> list[int]:
+    """Per draw: which degraded copy of the audio it is heard through, -1 for its own audio."""
+    if not probability or not copies:
+        return [-1] * n
+    g = torch.Generator().manual_seed(seed * 100019 + epoch * 7927 + rank + 2)
+    use, pick = torch.rand(n, generator=g) < probability, torch.randint(copies, (n,), generator=g)
+    return torch.where(use, pick, -1).tolist()
 
 
 @torch.no_grad()

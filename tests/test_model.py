@@ -135,3 +135,22 @@ def test_attention_window_cache_equals_full_and_only_changes_long_sequences(make
     assert (cached - recomputed).abs().max() < 1e-5
     assert torch.allclose(cached[:, :12], unbounded[:, :12], atol=1e-6)  # the window holds every frame so far
     assert (cached[:, 12:] - unbounded[:, 12:]).abs().max() > 1e-4
+
+
+def test_audio_context_lets_a_frame_hear_its_neighbours_and_no_further():
+    from imitator.model import Imitator, ModelConfig
+
+    for context in (0, 2):
+        torch.manual_seed(0)
+        model = Imitator(ModelConfig(n_vertices=10, audio_dim=16, audio_context=context)).eval()
+        torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.3)
+        if context:
+            torch.nn.init.normal_(model.viseme_decoder.context.weight, std=0.3)
+        x = torch.randn(1, 20, 16)
+        with torch.no_grad():
+            base = model(x)
+            for ahead in (1, 2, 3):
+                y = x.clone()
+                y[0, 10 + ahead] += 5.0
+                changed = not torch.allclose(model(y)[0, 10], base[0, 10], atol=1e-6)
+                assert changed == (ahead <= context), (context, ahead)

@@ -119,16 +119,20 @@ def test_batches_of_unequal_length_match_single_sequences(tmp_path):
     examples = load_examples(data, data.infos, build_encoder("mel"), ("id0", "id1"), cfg)
     examples[1].features = examples[1].features[:20]  # make the second one shorter
     examples[1].vertices, examples[1].lip_weights = examples[1].vertices[:20], examples[1].lip_weights[:20]
-    torch.manual_seed(0)
-    model = Imitator(ModelConfig(n_vertices=24, style_names=("id0", "id1"), audio_dim=80)).eval()
-    torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.3)
-    batch = collate(examples, model, "cpu")
-    assert batch.features.shape[:2] == (2, 30) and batch.mask[1].sum() == 20
-    with torch.no_grad():
-        together = model(batch.features, style=batch.style, template=batch.template)
-        for i, ex in enumerate(examples):
-            alone = model(ex.features[None], style=ex.style, template=ex.template)
-            assert torch.allclose(together[i, : len(ex.vertices)], alone[0], atol=1e-5)
+    for context in (0, 3):  # with audio context the padding is heard: it must be what inference pads with
+        torch.manual_seed(0)
+        model = Imitator(ModelConfig(n_vertices=24, style_names=("id0", "id1"), audio_dim=80,
+                                     audio_context=context)).eval()
+        torch.nn.init.normal_(model.motion_decoder.basis.weight, std=0.3)
+        if context:
+            torch.nn.init.normal_(model.viseme_decoder.context.weight, std=0.2)
+        batch = collate(examples, model, "cpu")
+        assert batch.features.shape[:2] == (2, 30) and batch.mask[1].sum() == 20
+        with torch.no_grad():
+            together = model(batch.features, style=batch.style, template=batch.template)
+            for i, ex in enumerate(examples):
+                alone = model(ex.features[None], style=ex.style, template=ex.template)
+                assert torch.allclose(together[i, : len(ex.vertices)], alone[0], atol=1e-5)
 
 
 def test_faceformer_baseline_trains_and_reloads(tmp_path):
@@ -269,3 +273,54 @@ def test_closed_rest_lips_close_every_given_face_and_are_kept_by_the_checkpoint(
     train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=1, model=FAST_MODEL,
                       closed_rest_lips=True, progress=False))
     assert load_model(tmp_path / "run" / "last").cfg.closed_rest_lips
+
+
+def test_fine_tune_grows_audio_context_starting_from_the_same_predictions(tmp_path):
+    from imitator.train import extend_styles
+
+    data = make_tiny_dataset(tmp_path / "data", n_identities=2, seconds=0.6)
+    base = load_model(train(TrainConfig(str(data), str(tmp_path / "base"), encoder="mel", epochs=2, lr=1e-3,
+                                        model=FAST_MODEL, progress=False)).best)
+    grown = extend_styles(base, base.cfg.style_names, grow={"audio_context": 3})
+    assert grown.cfg.audio_context == 3 and base.cfg.audio_context == 0
+    features = torch.randn(1, 25, base.cfg.audio_dim)
+    with torch.no_grad():
+        assert torch.allclose(grown(features), base(features), atol=1e-5)  # identity-initialised context
+    with pytest.raises(ConfigError, match="cannot change"):
+        extend_styles(base, base.cfg.style_names, grow={"d_model": 128})
+    train(TrainConfig(str(data), str(tmp_path / "tuned"), encoder="mel", epochs=2, lr=1e-2, init=str(tmp_path / "base" / "best"),
+                      model={"audio_context": 3}, progress=False))
+    tuned = load_model(tmp_path / "tuned" / "last")
+    assert tuned.cfg.audio_context == 3  # kept by the checkpoint
+    kernel = tuned.viseme_decoder.context.weight
+    assert kernel[:, :, [0, 1, 2, 4, 5, 6]].abs().sum() > 0  # it learned to use neighbouring frames
+
+
+def test_augmented_audio_is_heard_in_training_from_cached_degraded_copies(tmp_path, monkeypatch):
+    import imitator.train as train_module
+    from imitator.data.dataset import Dataset
+
+    data = make_tiny_dataset(tmp_path / "data", n_identities=1, per_identity=2, seconds=0.5, val=True)
+    seen = []
+    real_collate = train_module.collate
+    monkeypatch.setattr(train_module, "collate", lambda exs, *a: seen.extend(exs) or real_collate(exs, *a))
+    cfg = TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=3, model=FAST_MODEL,
+                      augment_audio=1.0, augment_copies=2, progress=False)
+    train(cfg)
+    ds = Dataset(data)
+    from imitator.encoders import build_encoder
+
+    clean = {e.info.id: e for e in train_module.load_examples(ds, ds.select("train"), build_encoder("mel"),
+                                                                  ("id0",), cfg)}
+    assert seen and all(len(clean[e.info.id].augmented) == 2 for e in seen)
+    for ex in seen:  # every draw heard a degraded copy, never the clean audio
+        own = clean[ex.info.id]
+        assert not torch.allclose(ex.features, own.features)
+        assert any(torch.equal(ex.features, a) for a in own.augmented)
+    assert not torch.allclose(*clean[seen[0].info.id].augmented)  # two different copies
+    cached = list((data / "cache" / "mel").glob(f"*.{train_module.AUGMENT_KEY}*.npy"))
+    assert len(cached) == 2 * len(ds.select("train"))  # made once, then read back
+    val = train_module.load_examples(ds, ds.select("val"), build_encoder("mel"), ("id0",), cfg)
+    assert val and all(e.augmented == () for e in val)  # validation hears the real audio
+    picks = train_module._augment_picks(3000, 0.3, 2, seed=0, epoch=0, rank=0)
+    assert 800 < sum(p >= 0 for p in picks) < 1000 and set(picks) == {-1, 0, 1}
