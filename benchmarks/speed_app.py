@@ -41,9 +41,9 @@ def api_times(url: str, repeats: int) -> list[float]:
     return [request() for _ in range(repeats)]
 
 
-def api_request(url: str):
+def api_request(url: str, on_mp4=None):
     """A function that submits 5 s of speech to the app's /animate and returns the seconds until its first
-    output (the mp4) arrives; it lets the downloads finish before returning."""
+    output (the mp4) arrives; it calls on_mp4() then, and lets the downloads finish before returning."""
     import soundfile as sf
     from gradio_client import Client, handle_file
 
@@ -57,6 +57,8 @@ def api_request(url: str):
         while not job.outputs() and not job.done():
             time.sleep(0.005)
         seconds = time.perf_counter() - start
+        if on_mp4:
+            on_mp4()
         job.result()  # let the downloads finish before the next request
         return seconds
 
