@@ -6,8 +6,8 @@ between them, so background load falls on both alike.
 OTHER_TREE is a checkout of another commit (e.g. `git archive 105fd15 | tar -x -C /tmp/before`). Per request:
 the wall time from submitting 5 s of speech to /animate until the mp4 arrives, and the CPU seconds the
 app's server process spent until then and until the downloads were made (all its threads: rendering, x264,
-Gradio), which depend far less on the other jobs than wall time. On 2 idle cores the wall time cannot be
-below half the CPU time to the mp4. Medians; one warm-up request per app first."""
+Gradio), which depend far less on the other jobs than wall time. The downloads start as the mp4 is sent,
+so a little of their CPU falls before it arrives. Medians; one warm-up request per app first."""
 from __future__ import annotations
 
 import argparse
