@@ -13,8 +13,8 @@ from ..avatar import Avatar, AvatarOptions
 from ..errors import RenderError
 from ..topology import MEDIAPIPE_468, Topology
 from .camera import Camera
-from .crop import Crop, fit_crop
 from .colormap import heat_colors, nice_vmax
+from .crop import Crop, fit_crop
 from .geometry import cavity, vertex_normals
 from .overlays import colorbar_overlay, label_overlay
 
@@ -94,7 +94,7 @@ class Renderer:
         self._samples = min(o.samples, ctx.max_samples)
         self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> (MSAA framebuffer, resolved), see _target
         self._texture = None
-        self._backdrop: np.ndarray | None = None  # the full frame's background, drawn once (see _background)
+        self._backdrop: np.ndarray | None = None  # the full frame's background, drawn once (see _empty_frame)
 
     # --- public API -------------------------------------------------------------------------------------
     def camera(self, *sequences: np.ndarray) -> Camera:
@@ -221,7 +221,8 @@ class Renderer:
         o = self.options
         if not o.crop:
             return Crop.full(o.width, o.height)
-        chunks = (self.avatar.extend(vertices[i:i + 256], rest) for i in range(0, len(vertices), 256))
+        step = 8 * CHUNK  # a few MB of extended vertices at a time, however long the sequence
+        chunks = (self.avatar.extend(vertices[i:i + step], rest) for i in range(0, len(vertices), step))
         return fit_crop(camera, chunks, o.width, o.height)
 
     def _target(self, width: int, height: int):
