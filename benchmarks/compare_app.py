@@ -52,8 +52,8 @@ def main() -> None:
         root=trees["after"], with_pid=True), root=trees["before"], with_pid=True)
     print(f"Machine: {machine()}. Load average at the end: {os.getloadavg()[0]:.1f}. Medians of {args.repeats} "
           f"requests per app, alternating.\n")
-    print("| 5 s speech through /animate | submit -> mp4 (s) | server CPU to the mp4 (s) | server CPU, downloads too (s) |\n"
-          "|---|---|---|---|")
+    print("| 5 s speech through /animate | submit -> mp4 (s) | server CPU to the mp4 (s) "
+          "| server CPU, downloads too (s) |\n|---|---|---|---|")
     for label, r in results.items():
         cells = " | ".join(f"{statistics.median(r[k]):.3f}" for k in ("wall", "cpu to mp4", "cpu"))
         print(f"| {label} ({trees[label].name}) | {cells} |")
