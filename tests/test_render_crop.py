@@ -1,5 +1,6 @@
-"""The renderer draws only the box of the frame that the face can touch: the frames must equal whole-frame
-renders (what a person sees stays the same), and a face at the edge of the frame must not be cut."""
+"""The renderer draws only the box of the frame that the face can touch, and per frame only around what
+moved: the frames must equal whole-frame renders (what a person sees stays the same), and a face at the edge
+of the frame must not be cut."""
 from __future__ import annotations
 
 import dataclasses
@@ -91,3 +92,31 @@ def test_fit_crop_edge_cases():
     assert behind.is_full
     corner = fit_crop(camera, [np.array([[1e3, -1e3, 0.0], [20.0, -20.0, 0.0]])], 100, 100)
     assert corner.x + corner.width == 100 and corner.y + corner.height == 100  # slid inside the frame
+
+
+@pytest.fixture(scope="module")
+def speaking() -> np.ndarray:
+    """A face saying something (the procedural viseme rig): the jaw and lips move, the forehead barely."""
+    from benchmarks.speed_render import demo_sequences
+
+    return demo_sequences(0.5)[1]
+
+
+def test_redrawing_what_moved_equals_redrawing_everything(speaking):
+    options = RenderOptions(width=SIZE, height=SIZE)
+    with Renderer(options) as partial, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
+        boxes = []
+        draw = partial._draw_gl
+        partial._draw_gl = lambda crop, mesh=True, box=None: boxes.append((crop, box)) or draw(crop, mesh, box)
+        texture = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        a, b = partial.render_frames(speaking, texture=texture), every.render_frames(speaking, texture=texture)
+        assert_same_picture(a, b)
+        assert np.abs(a[0].astype(int) - a[len(a) // 2]).mean() > 0.5  # the mouth did move
+        crop = boxes[-1][0]
+        areas = [box[2] * box[3] for _, box in boxes if box is not None]
+        assert len(areas) >= len(speaking) // 2  # most frames redrew something...
+        assert max(areas) < 0.8 * crop.width * crop.height  # ...and never the whole face
+        boxes.clear()
+        still = partial.render_frames(np.repeat(speaking[:1], 4, axis=0), texture=texture)
+        assert len(boxes) == 1  # the first frame only: nothing moved after it
+        assert all(np.array_equal(frame, still[0]) for frame in still)

@@ -17,6 +17,7 @@ from .colormap import heat_colors, nice_vmax
 from .crop import Crop, fit_crop
 from .geometry import cavity, vertex_normals
 from .overlays import colorbar_overlay, label_overlay
+from .redraw import Shown, moved_box
 
 EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri "
             "libgbm1` (a Hugging Face Space lists them in packages.txt).")
@@ -40,6 +41,7 @@ class RenderOptions:
     texture_flatness: float = 0.5  # 0: textures get the full studio lighting; 1: flat light (the photo's own)
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
     crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
+    redraw_moved: bool = True    # per frame, redraw only around what moved since it was drawn (render.redraw)
 
 
 def _shader(name: str) -> str:
@@ -120,10 +122,26 @@ class Renderer:
         crop = self._crop(vertices, rest, camera)
         if colors is not None:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
-        for start in range(0, len(vertices), CHUNK):
-            part = slice(start, start + CHUNK)
-            for mesh in zip(*self._geometry(vertices[part], rest, None if colors is None else colors[part])):
-                yield self._draw(*mesh, camera, texture, crop)
+        meshes = (mesh for start in range(0, len(vertices), CHUNK)
+                  for mesh in zip(*self._geometry(vertices[start:start + CHUNK], rest,
+                                                  None if colors is None else colors[start:start + CHUNK])))
+        if not self.options.redraw_moved:
+            for mesh in meshes:
+                yield self._frame(self._draw(*mesh, camera, texture, crop), crop)
+            return
+        image, shown = None, None  # the crop as it was last drawn, and what it shows of each vertex
+        for positions, normals, shades in meshes:
+            if image is None:
+                image, shown = self._draw(positions, normals, shades, camera, texture, crop), Shown.of(
+                    positions, normals, shades)
+            else:
+                changed = shown.changed(positions, normals, shades)
+                box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop)
+                if box is not None:
+                    x, y, w, h = box
+                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box)
+                    shown.update(changed, positions, normals, shades)
+            yield self._frame(image, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
                       texture: np.ndarray | None = None) -> np.ndarray:
@@ -266,22 +284,35 @@ class Renderer:
             colors[:, :V, 3] = 0.0
         return positions, normals, colors
 
+    def _frame(self, image: np.ndarray, crop: Crop) -> np.ndarray:
+        """The whole frame: the crop's pixels on the background."""
+        if crop.is_full:
+            return image.copy()
+        with self._lock, self._ctx:
+            background = self._empty_frame()
+        return crop.paste(image, background.copy())
+
     def _draw(self, positions: np.ndarray, normals: np.ndarray, colors: np.ndarray, camera: Camera,
-              texture: np.ndarray, crop: Crop) -> np.ndarray:
+              texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """One mesh drawn into the crop -> the crop's (h, w, 3) pixels, or only those of `box` (x, y, w, h in
+        the crop's pixels, y down)."""
         with self._lock, self._ctx:
             self._upload(texture)
             for name, data in (("position", positions), ("normal", normals), ("color", colors)):
                 self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            box = self._draw_gl(crop)
-            return box if crop.is_full else crop.paste(box, self._empty_frame().copy())
+            return self._draw_gl(crop, box=box)
 
-    def _draw_gl(self, crop: Crop, mesh: bool = True) -> np.ndarray:
-        """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8."""
+    def _draw_gl(self, crop: Crop, mesh: bool = True, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8 of
+        the crop, or of `box` in it: a scissor keeps llvmpipe (clear, draw, resolve) inside the box."""
         ctx = self._ctx
         msaa, resolved = self._target(crop.width, crop.height)
         msaa.viewport = resolved.viewport = crop.viewport
+        x, y, w, h = box or (0, 0, crop.width, crop.height)
+        scissor = (x, crop.height - y - h, w, h)  # GL rows run bottom-up
+        msaa.scissor = resolved.scissor = None if box is None else scissor
         msaa.use()
         ctx.clear(depth=1.0)
         ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
@@ -292,8 +323,8 @@ class Renderer:
         ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
         self._background_vao.render(vertices=3)
         ctx.copy_framebuffer(resolved, msaa)
-        data = resolved.read(viewport=(0, 0, crop.width, crop.height), components=3, alignment=1)
-        return np.frombuffer(data, np.uint8).reshape(crop.height, crop.width, 3)[::-1].copy()  # GL rows run bottom-up
+        data = resolved.read(viewport=scissor, components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
 
 
 def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:
