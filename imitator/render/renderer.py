@@ -122,25 +122,9 @@ class Renderer:
         crop = self._crop(vertices, rest, camera)
         if colors is not None:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
-        meshes = (mesh for start in range(0, len(vertices), CHUNK)
-                  for mesh in zip(*self._geometry(vertices[start:start + CHUNK], rest,
-                                                  None if colors is None else colors[start:start + CHUNK])))
-        if not self.options.redraw_moved:
-            for mesh in meshes:
-                yield self._frame(self._draw(*mesh, camera, texture, crop), crop)
-            return
-        image, shown = None, None  # the crop as it was last drawn, and what it shows of each vertex
-        for positions, normals, shades in meshes:
-            if image is None:
-                image, shown = self._draw(positions, normals, shades, camera, texture, crop), Shown.of(
-                    positions, normals, shades)
-            else:
-                changed = shown.changed(positions, normals, shades)
-                box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop)
-                if box is not None:
-                    x, y, w, h = box
-                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box)
-                    shown.update(changed, positions, normals, shades)
+        meshes = self._meshes(vertices, rest, colors)
+        draw = self._redraw_moved if self.options.redraw_moved else self._draw_each
+        for image in draw(meshes, camera, texture, crop):
             yield self._frame(image, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
@@ -265,6 +249,36 @@ class Renderer:
             o = self.options
             self._backdrop = self._draw_gl(Crop.full(o.width, o.height), mesh=False)
         return self._backdrop
+
+    def _meshes(self, vertices: np.ndarray, rest: np.ndarray, colors: np.ndarray | None) -> Iterator[tuple]:
+        """(positions, normals, colours) of the avatar, frame by frame, computed CHUNK frames at a time."""
+        for start in range(0, len(vertices), CHUNK):
+            part = slice(start, start + CHUNK)
+            yield from zip(*self._geometry(vertices[part], rest, None if colors is None else colors[part]))
+
+    def _draw_each(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
+                   crop: Crop) -> Iterator[np.ndarray]:
+        """The crop's pixels, every one drawn for every frame."""
+        for mesh in meshes:
+            yield self._draw(*mesh, camera, texture, crop)
+
+    def _redraw_moved(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
+                      crop: Crop) -> Iterator[np.ndarray]:
+        """The crop's pixels: the first frame drawn whole, then only the box around what moved since the
+        image showed it (render.redraw); the same array, updated in place, is yielded for every frame."""
+        image, shown = None, None
+        for positions, normals, shades in meshes:
+            if image is None:
+                image, shown = self._draw(positions, normals, shades, camera, texture, crop), Shown.of(
+                    positions, normals, shades)
+            else:
+                changed = shown.changed(positions, normals, shades)
+                box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop)
+                if box is not None:
+                    x, y, w, h = box
+                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box)
+                    shown.update(changed, positions, normals, shades)
+            yield image
 
     def _geometry(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None):
         """(T, V, 3) frames -> the avatar's (T, V', 3) positions, (T, V', 3) normals and (T, V', 4) colours,
