@@ -35,7 +35,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
-from .contact import closed_at_rest
+from .contact import RestConfig, closed_at_rest, rest_in_pauses
 from .data.dataset import Dataset, SequenceInfo
 from .data.speech import AugmentConfig, augment
 from .encoders import build_encoder, features_at_fps, resample_features
@@ -43,6 +43,7 @@ from .errors import ConfigError, DatasetError
 from .losses import LossWeights, imitator_loss, reconstruction_loss
 from .model import Imitator, ModelConfig
 from .topology import get_topology, mirror_vertices
+from .vad import speech_frames
 
 
 @dataclass
@@ -81,6 +82,9 @@ class TrainConfig:
     # pauses of old recordings (jfk.flac), where the synthetic-only model, trained on degraded audio, rests.
     augment_audio: float = 0.0
     augment_copies: int = 2
+    # Pauses of at least this many seconds (Silero VAD on each sequence's audio) get rest-true targets: the
+    # lower face eases to the neutral face (contact.rest_in_pauses). 0: targets as tracked.
+    rest_in_pauses: float = 0.0
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -345,7 +349,11 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
         template = closed_at_rest(seq.template, get_topology(data.topology)) if cfg.closed_rest_lips else seq.template
-        examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(seq.vertices),
+        vertices = seq.vertices
+        if cfg.rest_in_pauses:
+            vertices = rest_in_pauses(vertices, template, speech_frames(seq.audio, T, data.fps), data.fps,
+                                      get_topology(data.topology), RestConfig(min_pause_s=cfg.rest_in_pauses))
+        examples.append(Example(info, torch.from_numpy(seq.audio), feats, torch.from_numpy(vertices),
                                 torch.from_numpy(template), torch.from_numpy(lip), style, augmented))
     return examples
 

@@ -66,3 +66,36 @@ def test_wide_gaps_are_left_as_tracked(template):
     result = close_lips(v, template, np.array([20, 2]), config=ContactConfig(max_gap_mm=5.0))
     assert list(result.corrected) == [20] and list(result.left_open) == [2]
     np.testing.assert_array_equal(result.vertices[:2], v[:2])
+
+
+def test_rest_in_pauses_rests_the_lower_face_in_long_pauses_only(template):
+    from imitator.contact import RestConfig, closed_at_rest, rest_in_pauses
+
+    rest = closed_at_rest(template)
+    v = _speaking(template, 120)
+    v[:, :, 0] += 0.5  # and the whole face a little off rest, brows included
+    speech = np.ones(120, bool)
+    speech[40:70] = False    # a 1 s pause
+    speech[90:96] = False    # a 0.2 s breath
+    out = rest_in_pauses(v, rest, speech, 30.0, config=RestConfig(min_pause_s=0.5))
+    lower = template[:, 1] < template[MEDIAPIPE_468.lip_inner, 1].mean()
+    upper = template[:, 1] > template[MEDIAPIPE_468.lip_inner, 1].mean() + 40  # beyond the faded region
+    assert np.allclose(out[50:62][:, lower], rest[lower], atol=1e-4)  # the middle of the long pause: at rest
+    assert lip_distance(out[50:62]).max() < 0.05
+    assert np.array_equal(out[:40], v[:40]) and np.array_equal(out[70:], v[70:])  # speech and the breath as tracked
+    assert np.array_equal(out[:, upper], v[:, upper])  # brows and eyes keep their motion
+    # eased in over 0.2 s (half-way at 0.1 s) and out over 0.1 s (raised cosine): no jump at the edges
+    assert np.array_equal(out[40], v[40]) and np.array_equal(out[69], v[69])
+    assert np.allclose(out[43][lower], (0.5 * v[43] + 0.5 * rest)[lower], atol=1e-4)
+    assert np.allclose(out[67][lower], (0.25 * v[67] + 0.75 * rest)[lower], atol=1e-4)  # 1 - (1 + cos(2pi/3)) / 2
+    silent_start = rest_in_pauses(v, rest, np.r_[np.zeros(30, bool), np.ones(90, bool)], 30.0)
+    assert lip_distance(silent_start[:20]).max() < 0.05  # a leading silence rests from its first frame
+
+
+def test_pauses_are_the_long_quiet_runs():
+    from imitator.vad import pauses
+
+    speech = np.array([0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0], bool)
+    assert pauses(speech, 2) == [(0, 2), (4, 7), (10, 13)]
+    assert pauses(speech, 3) == [(4, 7), (10, 13)]
+    assert pauses(np.ones(5, bool), 1) == []

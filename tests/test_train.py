@@ -324,3 +324,29 @@ def test_augmented_audio_is_heard_in_training_from_cached_degraded_copies(tmp_pa
     assert val and all(e.augmented == () for e in val)  # validation hears the real audio
     picks = train_module._augment_picks(3000, 0.3, 2, seed=0, epoch=0, rank=0)
     assert 800 < sum(p >= 0 for p in picks) < 1000 and set(picks) == {-1, 0, 1}
+
+
+def test_rest_in_pauses_gives_rest_true_targets_where_the_voice_pauses(tmp_path, monkeypatch):
+    import imitator.train as train_module
+    from imitator.data.dataset import Dataset
+    from imitator.encoders import build_encoder
+
+    from imitator.topology import MEDIAPIPE_468
+
+    data = Dataset(make_tiny_dataset(tmp_path / "data", n_identities=1, seconds=2.0, n_vertices=468))
+    info = data.select("train")[0]
+    seq = data.load(info)
+    T = len(seq.vertices)
+    pause = np.ones(T, bool)
+    pause[10:40] = False  # one second without speech
+    monkeypatch.setattr(train_module, "speech_frames", lambda audio, n, fps: pause[:n])
+    cfg = TrainConfig(str(data.root), str(tmp_path / "run"), encoder="mel", rest_in_pauses=0.5, progress=False)
+    ex = train_module.load_examples(data, [info], build_encoder("mel"), ("id0",), cfg)[0]
+    y, mouth = seq.template[:, 1], seq.template[MEDIAPIPE_468.lip_inner, 1].mean()
+    lower, upper = y <= mouth + 10, y >= mouth + 25  # fully resting / untouched (RestConfig's region)
+    v = ex.vertices.numpy()
+    assert lower.sum() > 100 and upper.sum() >= 1
+    assert np.allclose(v[20:30][:, lower], seq.template[None, lower], atol=1e-4)  # at rest inside the pause
+    assert not np.allclose(seq.vertices[20:30][:, lower], seq.template[None, lower], atol=1e-2)  # it was moving
+    assert np.array_equal(v[20:30][:, upper], seq.vertices[20:30][:, upper])
+    assert np.array_equal(v[:10], seq.vertices[:10]) and np.array_equal(v[40:], seq.vertices[40:])  # speech
