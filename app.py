@@ -222,11 +222,13 @@ def animate_ui(speech, style, side_by_side, owner, progress=gr.Progress()):
 
 @gpu
 def animate_api(speech, style, side_by_side, progress=gr.Progress()):
+    """Streams: first the mp4 alone (playable as soon as it is written), then every download; `predict`
+    returns the last, `submit(...).outputs()` shows the mp4 about 0.25 s before the downloads are made."""
     try:
-        *_, (video, _, files, about) = _animate(speech, style, side_by_side, None, progress)
+        for video, _, files, about in _animate(speech, style, side_by_side, None, progress):
+            yield video, files, about
     except (ImitatorError, FileNotFoundError) as e:
         raise gr.Error(str(e), print_exception=False) from e
-    return video, files, about
 
 
 def first_result() -> tuple[str, str, list[str], str] | None:

@@ -49,9 +49,9 @@ def machine() -> str:
     return f"{cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
-def with_app_running(fn, root: Path = ROOT):
+def with_app_running(fn, root: Path = ROOT, with_pid: bool = False):
     """Start `root`/app.py (this tree's by default) on a free local port (bundled model, a temporary style
-    folder), call fn(url), stop it."""
+    folder), call fn(url) (fn(url, pid) with_pid: to read the server's CPU time), stop it."""
     import socket
     import subprocess
     import sys
@@ -73,7 +73,7 @@ def with_app_running(fn, root: Path = ROOT):
                 break
             except OSError:
                 time.sleep(0.5)
-        return fn(url)
+        return fn(url, app.pid) if with_pid else fn(url)
     finally:
         app.terminate()
         app.wait(timeout=30)

@@ -36,6 +36,14 @@ def five_seconds_of_speech() -> np.ndarray:
 def api_times(url: str, repeats: int) -> list[float]:
     """Seconds from submitting 5 s of speech to the app's /animate until its first output (the mp4) arrives;
     one warm-up request first."""
+    request = api_request(url)
+    request()
+    return [request() for _ in range(repeats)]
+
+
+def api_request(url: str, on_mp4=None):
+    """A function that submits 5 s of speech to the app's /animate and returns the seconds until its first
+    output (the mp4) arrives; it calls on_mp4() then, and lets the downloads finish before returning."""
     import soundfile as sf
     from gradio_client import Client, handle_file
 
@@ -47,13 +55,14 @@ def api_times(url: str, repeats: int) -> list[float]:
         start = time.perf_counter()
         job = client.submit(handle_file(str(wav)), "generic (no style)", False, api_name="/animate")
         while not job.outputs() and not job.done():
-            time.sleep(0.01)
+            time.sleep(0.005)
         seconds = time.perf_counter() - start
+        if on_mp4:
+            on_mp4()
         job.result()  # let the downloads finish before the next request
         return seconds
 
-    request()
-    return [request() for _ in range(repeats)]
+    return request
 
 
 def stage_times(repeats: int, tmp: Path) -> list[tuple[str, float]]:

@@ -112,7 +112,7 @@ def test_app_cli_and_adaptation_reach_the_same_vertices(shared_setup, tmp_path, 
     import app
 
     monkeypatch.setattr(app, "render_video", lambda anim, path, **_: Path(path))  # the vertices, not the pixels
-    video, files, info = app.animate_api(str(wav), "Me", False, progress=lambda *a, **k: None)
+    *_, (video, files, info) = app.animate_api(str(wav), "Me", False, progress=lambda *a, **k: None)  # streams: the last
     pipeline.default_model.cache_clear()
     with np.load(next(f for f in files if f.endswith(".npz"))) as z:
         np.testing.assert_allclose(z["vertices"], adapted, atol=1e-5)

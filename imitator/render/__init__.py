@@ -12,8 +12,9 @@ the whole sequence's bounding box, so the face does not swim while it speaks. Wh
 `imitator.avatar.Avatar` of the mesh (eyes, mouth inside, teeth) with a face texture (`imitator.texture`).
 
 OpenGL runs headless through EGL; Mesa's llvmpipe renders on the CPU fast enough for video (docs/rendering.md
-has the measured frames/s). Modules: camera (framing), geometry (normals, creases), colormap (heat scale),
-overlays (text), renderer (GL), shaders/ (GLSL).
+has the measured frames/s). Only the box of the frame that the sequence's face can touch is drawn (crop); the
+rest is the background, drawn once. Modules: camera (framing), crop (the face's box), geometry (normals,
+creases), colormap (heat scale), overlays (text), renderer (GL), shaders/ (GLSL).
 """
 from ..errors import RenderError
 from .camera import Camera

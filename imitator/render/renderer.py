@@ -14,13 +14,16 @@ from ..errors import RenderError
 from ..topology import MEDIAPIPE_468, Topology
 from .camera import Camera
 from .colormap import heat_colors, nice_vmax
+from .crop import Crop, fit_crop
 from .geometry import cavity, vertex_normals
 from .overlays import colorbar_overlay, label_overlay
+from .redraw import Shown, moved_box
 
 EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-get install libegl1 libgl1-mesa-dri "
             "libgbm1` (a Hugging Face Space lists them in packages.txt).")
 
 Color = tuple[float, float, float]
+CHUNK = 32  # frames whose geometry is computed in one go
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class RenderOptions:
                                                  # depth and are fully darkened at the second
     texture_flatness: float = 0.5  # 0: textures get the full studio lighting; 1: flat light (the photo's own)
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
+    crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
+    redraw_moved: bool = True    # per frame, redraw only around what moved since it was drawn (render.redraw)
 
 
 def _shader(name: str) -> str:
@@ -88,12 +93,10 @@ class Renderer:
         self._vao = ctx.vertex_array(
             self._program, [(self._buffers["position"], "3f", "in_position"), (self._buffers["normal"], "3f", "in_normal"),
                             (self._buffers["color"], "4f", "in_color"), (uv, "2f", "in_uv")], index_buffer=index)
-        samples = min(o.samples, ctx.max_samples)
-        size = (o.width, o.height)
-        self._msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4, samples=samples)],
-                                     depth_attachment=ctx.depth_renderbuffer(size, samples=samples))
-        self._resolved = ctx.framebuffer(color_attachments=[ctx.renderbuffer(size, 4)])
+        self._samples = min(o.samples, ctx.max_samples)
+        self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> (MSAA framebuffer, resolved), see _target
         self._texture = None
+        self._backdrop: np.ndarray | None = None  # the full frame's background, drawn once (see _empty_frame)
 
     # --- public API -------------------------------------------------------------------------------------
     def camera(self, *sequences: np.ndarray) -> Camera:
@@ -116,10 +119,13 @@ class Renderer:
         camera = camera or self.camera(vertices)
         texture = self._texture_image(texture)
         rest = self.avatar.rest_face(vertices)
+        crop = self._crop(vertices, rest, camera)
         if colors is not None:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
-        for i, frame in enumerate(vertices):
-            yield self._draw(frame, rest, None if colors is None else colors[i], camera, texture)
+        meshes = self._meshes(vertices, rest, colors)
+        draw = self._redraw_moved if self.options.redraw_moved else self._draw_each
+        for image in draw(meshes, camera, texture, crop):
+            yield self._frame(image, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
                       texture: np.ndarray | None = None) -> np.ndarray:
@@ -212,39 +218,127 @@ class Renderer:
         self._texture.use(0)
         self._texture_source = texture
 
-    def _draw(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None, camera: Camera,
-              texture: np.ndarray) -> np.ndarray:
+    def _crop(self, vertices: np.ndarray, rest: np.ndarray, camera: Camera) -> Crop:
+        """The box of the frame that the whole sequence's avatar (eyes and teeth too) can touch."""
+        o = self.options
+        if not o.crop:
+            return Crop.full(o.width, o.height)
+        step = 8 * CHUNK  # a few MB of extended vertices at a time, however long the sequence
+        chunks = (self.avatar.extend(vertices[i:i + step], rest) for i in range(0, len(vertices), step))
+        return fit_crop(camera, chunks, o.width, o.height)
+
+    def _target(self, width: int, height: int):
+        """The (MSAA, resolved) framebuffers of one size (under the lock); the last few sizes are kept."""
+        key = (width, height)
+        if key not in self._targets:
+            ctx = self._ctx
+            if len(self._targets) >= 4:  # sizes vary with the face's box: drop the oldest
+                for fbo in self._targets.pop(next(iter(self._targets))):
+                    for attachment in (*fbo.color_attachments, fbo.depth_attachment):
+                        if attachment is not None:
+                            attachment.release()
+                    fbo.release()
+            msaa = ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4, samples=self._samples)],
+                                   depth_attachment=ctx.depth_renderbuffer(key, samples=self._samples))
+            self._targets[key] = (msaa, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
+        return self._targets[key]
+
+    def _empty_frame(self) -> np.ndarray:
+        """The full frame with nothing in it (under the lock): what lies outside every crop."""
+        if self._backdrop is None:
+            o = self.options
+            self._backdrop = self._draw_gl(Crop.full(o.width, o.height), mesh=False)
+        return self._backdrop
+
+    def _meshes(self, vertices: np.ndarray, rest: np.ndarray, colors: np.ndarray | None) -> Iterator[tuple]:
+        """(positions, normals, colours) of the avatar, frame by frame, computed CHUNK frames at a time."""
+        for start in range(0, len(vertices), CHUNK):
+            part = slice(start, start + CHUNK)
+            yield from zip(*self._geometry(vertices[part], rest, None if colors is None else colors[part]))
+
+    def _draw_each(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
+                   crop: Crop) -> Iterator[np.ndarray]:
+        """The crop's pixels, every one drawn for every frame."""
+        for mesh in meshes:
+            yield self._draw(*mesh, camera, texture, crop)
+
+    def _redraw_moved(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
+                      crop: Crop) -> Iterator[np.ndarray]:
+        """The crop's pixels: the first frame drawn whole, then only the box around what moved since the
+        image showed it (render.redraw); the same array, updated in place, is yielded for every frame."""
+        image, shown = None, None
+        for positions, normals, shades in meshes:
+            if image is None:
+                image, shown = self._draw(positions, normals, shades, camera, texture, crop), Shown.of(
+                    positions, normals, shades)
+            else:
+                changed = shown.changed(positions, normals, shades)
+                box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop)
+                if box is not None:
+                    x, y, w, h = box
+                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box)
+                    shown.update(changed, positions, normals, shades)
+            yield image
+
+    def _geometry(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None):
+        """(T, V, 3) frames -> the avatar's (T, V', 3) positions, (T, V', 3) normals and (T, V', 4) colours,
+        computed for several frames at once (numpy's per-call cost was a tenth of a frame's time)."""
         avatar, o = self.avatar, self.options
         positions = avatar.extend(vertices, rest)
         normals = vertex_normals(positions, avatar.faces)
         V = avatar.n_vertices
         lo, hi = o.cavity_mm
-        hollow = np.clip((cavity(positions[:V], normals[:V], avatar.face_edges) - lo) / (hi - lo), 0, 1)
-        colors = avatar.colors.copy()
-        shade = (1 - o.occlusion * hollow)[:, None]
+        hollow = np.clip((cavity(positions[:, :V], normals[:, :V], avatar.face_edges) - lo) / (hi - lo), 0, 1)
+        colors = np.repeat(avatar.colors[None], len(vertices), axis=0)
+        shade = (1 - o.occlusion * hollow)[..., None]
         if albedo is None:
-            colors[:V, :3] *= shade
+            colors[:, :V, :3] *= shade
         else:
-            colors[:V, :3] = albedo * shade
-            colors[:V, 3] = 0.0
+            colors[:, :V, :3] = albedo * shade
+            colors[:, :V, 3] = 0.0
+        return positions, normals, colors
+
+    def _frame(self, image: np.ndarray, crop: Crop) -> np.ndarray:
+        """The whole frame: the crop's pixels on the background."""
+        if crop.is_full:
+            return image.copy()
         with self._lock, self._ctx:
-            ctx = self._ctx
+            background = self._empty_frame()
+        return crop.paste(image, background.copy())
+
+    def _draw(self, positions: np.ndarray, normals: np.ndarray, colors: np.ndarray, camera: Camera,
+              texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """One mesh drawn into the crop -> the crop's (h, w, 3) pixels, or only those of `box` (x, y, w, h in
+        the crop's pixels, y down)."""
+        with self._lock, self._ctx:
             self._upload(texture)
             for name, data in (("position", positions), ("normal", normals), ("color", colors)):
                 self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            self._msaa.use()
-            ctx.clear(depth=1.0)
-            ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
-            ctx.enable(ctx.DEPTH_TEST)
+            return self._draw_gl(crop, box=box)
+
+    def _draw_gl(self, crop: Crop, mesh: bool = True, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8 of
+        the crop, or of `box` in it: a scissor keeps llvmpipe (clear, draw, resolve) inside the box."""
+        ctx = self._ctx
+        msaa, resolved = self._target(crop.width, crop.height)
+        msaa.viewport = resolved.viewport = crop.viewport
+        x, y, w, h = box or (0, 0, crop.width, crop.height)
+        scissor = (x, crop.height - y - h, w, h)  # GL rows run bottom-up
+        msaa.scissor = resolved.scissor = None if box is None else scissor
+        msaa.use()
+        ctx.clear(depth=1.0)
+        ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
+        ctx.enable(ctx.DEPTH_TEST)
+        if mesh:
             ctx.depth_func = "<"
             self._vao.render()
-            ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
-            self._background_vao.render(vertices=3)
-            ctx.copy_framebuffer(self._resolved, self._msaa)
-            data = self._resolved.read(components=3, alignment=1)
-        return np.frombuffer(data, np.uint8).reshape(o.height, o.width, 3)[::-1].copy()  # GL rows run bottom-up
+        ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
+        self._background_vao.render(vertices=3)
+        ctx.copy_framebuffer(resolved, msaa)
+        data = resolved.read(viewport=scissor, components=3, alignment=1)
+        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
 
 
 def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:

@@ -1,0 +1,122 @@
+"""The renderer draws only the box of the frame that the face can touch, and per frame only around what
+moved: the frames must equal whole-frame renders (what a person sees stays the same), and a face at the edge
+of the frame must not be cut."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from imitator.data.faces import load_faces
+from imitator.render import Camera, RenderOptions, Renderer
+from imitator.render.crop import MARGIN, STEP, Crop, fit_crop
+
+SIZE = 256
+
+
+@pytest.fixture(scope="module")
+def sequence() -> np.ndarray:
+    """Two faces and a jaw drop between them: the box must hold every frame, not only the first."""
+    faces = load_faces()
+    a, b = faces["May_5s"], faces["Trump_10s"]
+    lowered = a.copy()
+    lowered[:, 1] -= 10.0 * np.clip((a[:, 1].mean() - a[:, 1]) / 40.0, 0, 1)  # the chin drops up to 10 mm
+    return np.stack([a, lowered, b])
+
+
+@pytest.fixture(scope="module")
+def renderers():
+    options = RenderOptions(width=SIZE, height=SIZE)
+    with Renderer(options) as cropped, Renderer(dataclasses.replace(options, crop=False)) as whole:
+        yield cropped, whole
+
+
+def assert_same_picture(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal up to float rounding inside the GL pipeline: a level here and there, and at most a pixel in
+    ten thousand where one MSAA sample of an edge falls the other way."""
+    assert a.shape == b.shape
+    d = np.abs(a.astype(int) - b)
+    assert d.mean() < 0.01, d.mean()
+    assert (d.max(-1) > 2).mean() < 1e-4, (d.max(-1) > 2).sum()
+
+
+def test_cropped_render_equals_the_whole_frame_with_a_texture(renderers, sequence):
+    cropped, whole = renderers
+    texture = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)  # detail everywhere
+    a, b = cropped.render_frames(sequence, texture=texture), whole.render_frames(sequence, texture=texture)
+    assert_same_picture(a, b)
+    assert np.abs(a[0].astype(int) - a[2]).mean() > 2  # two different faces were drawn, not a blank frame
+
+
+def test_cropped_render_equals_the_whole_frame_with_colors_and_side_by_side(renderers, sequence):
+    cropped, whole = renderers
+    assert_same_picture(cropped.error_map(sequence, sequence[0]), whole.error_map(sequence, sequence[0]))
+    assert_same_picture(cropped.side_by_side(sequence, sequence[::-1]), whole.side_by_side(sequence, sequence[::-1]))
+
+
+def test_the_box_holds_every_frame_and_is_smaller_than_the_frame(renderers, sequence):
+    cropped, _ = renderers
+    camera = cropped.camera(sequence)
+    rest = cropped.avatar.rest_face(sequence)
+    crop = cropped._crop(sequence, rest, camera)
+    assert crop.width % STEP == 0 and crop.height % STEP == 0
+    assert crop.width * crop.height < 0.7 * SIZE * SIZE  # the point of it: fewer pixels to draw
+    pixels = camera.project(cropped.avatar.extend(sequence, rest).reshape(-1, 3), SIZE, SIZE)
+    assert (pixels[:, 0] >= crop.x + 1).all() and (pixels[:, 0] <= crop.x + crop.width - 1).all()
+    assert (pixels[:, 1] >= crop.y + 1).all() and (pixels[:, 1] <= crop.y + crop.height - 1).all()
+
+
+def test_a_face_at_the_edge_of_the_frame_is_not_cut(renderers, sequence):
+    """A camera (given by the caller) that puts the face half out of the frame, top-left: the box is
+    clipped to the frame and the visible half is drawn as in the whole frame."""
+    cropped, whole = renderers
+    fitted = cropped.camera(sequence)
+    view = fitted.view.copy()
+    view[:2, 3] += [-90.0, 60.0]  # the camera moves 90 mm right and 60 mm down: the face goes up and left
+    camera = Camera(view=view, projection=fitted.projection)
+    a, b = cropped.render_frames(sequence, camera), whole.render_frames(sequence, camera)
+    assert_same_picture(a, b)
+    skin = (a[0].astype(int)[..., 0] - a[0][..., 2]) > 35
+    assert skin[0].any() and skin[:, 0].any()  # the face runs off the frame's top and left borders
+
+
+def test_fit_crop_edge_cases():
+    camera = Camera.fit(np.array([[-10.0, -10, -5], [10, 10, 5]]), 1.0, 16.0, 0.5)
+    centre = fit_crop(camera, [np.zeros((1, 3))], 100, 100)
+    assert (centre.width, centre.height) == (STEP, STEP)  # one point: the smallest box, around it
+    assert centre.x <= 50 - MARGIN and 50 + MARGIN <= centre.x + centre.width
+    everywhere = fit_crop(camera, [np.array([[-1e3, -1e3, 0.0], [1e3, 1e3, 0.0]])], 100, 100)
+    assert everywhere == Crop.full(100, 100) and everywhere.is_full
+    behind = fit_crop(camera, [np.array([[0.0, 0.0, 1e6]])], 100, 100)  # behind the camera: no box to trust
+    assert behind.is_full
+    corner = fit_crop(camera, [np.array([[1e3, -1e3, 0.0], [20.0, -20.0, 0.0]])], 100, 100)
+    assert corner.x + corner.width == 100 and corner.y + corner.height == 100  # slid inside the frame
+
+
+@pytest.fixture(scope="module")
+def speaking() -> np.ndarray:
+    """A face saying something (the procedural viseme rig): the jaw and lips move, the forehead barely."""
+    from benchmarks.speed_render import demo_sequences
+
+    return demo_sequences(0.5)[1]
+
+
+def test_redrawing_what_moved_equals_redrawing_everything(speaking):
+    options = RenderOptions(width=SIZE, height=SIZE)
+    with Renderer(options) as partial, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
+        boxes = []
+        draw = partial._draw_gl
+        partial._draw_gl = lambda crop, mesh=True, box=None: boxes.append((crop, box)) or draw(crop, mesh, box)
+        texture = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        a, b = partial.render_frames(speaking, texture=texture), every.render_frames(speaking, texture=texture)
+        assert_same_picture(a, b)
+        assert np.abs(a[0].astype(int) - a[len(a) // 2]).mean() > 0.5  # the mouth did move
+        crop = boxes[-1][0]
+        areas = [box[2] * box[3] for _, box in boxes if box is not None]
+        assert len(areas) >= len(speaking) // 2  # most frames redrew something...
+        assert max(areas) < 0.8 * crop.width * crop.height  # ...and never the whole face
+        boxes.clear()
+        still = partial.render_frames(np.repeat(speaking[:1], 4, axis=0), texture=texture)
+        assert len(boxes) == 1  # the first frame only: nothing moved after it
+        assert all(np.array_equal(frame, still[0]) for frame in still)
