@@ -1,6 +1,7 @@
 """Renderer: what a person would check by looking at the pictures, as pixel assertions."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -112,14 +113,37 @@ def test_default_size(faces):
     assert 0.3 < skin_mask(image).mean() < 0.7
 
 
-def test_antialiasing_smooths_the_silhouette(renderer, faces):
-    with Renderer(RenderOptions(width=SIZE, height=SIZE, samples=0)) as aliased:
+@pytest.mark.parametrize("antialias", ["fxaa", "msaa"])
+def test_antialiasing_smooths_the_silhouette(faces, antialias):
+    options = RenderOptions(width=SIZE, height=SIZE)
+    with Renderer(dataclasses.replace(options, antialias="none")) as aliased, \
+            Renderer(dataclasses.replace(options, antialias=antialias)) as smooth:
         hard = aliased.render(faces["May_5s"]).astype(int)
-    soft = renderer.render(faces["May_5s"]).astype(int)
+        soft = smooth.render(faces["May_5s"]).astype(int)
     changed = np.abs(hard - soft).sum(-1) > 0
-    assert 0 < changed.mean() < 0.1  # MSAA only touches edges...
+    assert 0 < changed.mean() < 0.1  # anti-aliasing only touches edges...
     variation = lambda im: (np.diff(im, axis=1) ** 2).sum()  # noqa: E731  (a jump split in steps: less energy)
     assert variation(soft) < 0.9 * variation(hard)  # ...and softens them
+
+
+def test_fxaa_looks_like_msaa(faces):
+    """FXAA (the default: half the CPU time on llvmpipe) is closer to the 4x MSAA reference than no
+    anti-aliasing, and at least 33 dB PSNR from it over the face (here 34.7 dB; no anti-aliasing 30.9 dB)."""
+    options = RenderOptions(width=SIZE, height=SIZE)
+    seq = np.stack([faces["May_5s"], open_mouth(faces["May_5s"], 8.0)])
+    out = {}
+    for mode in ("msaa", "fxaa", "none"):
+        with Renderer(dataclasses.replace(options, antialias=mode)) as r:
+            out[mode] = r.render_frames(seq).astype(float)
+    face = skin_mask(out["msaa"][0])[None, ..., None] | (np.abs(out["msaa"] - out["none"]) > 0)
+    psnr = {m: 10 * np.log10(255 ** 2 / ((out[m] - out["msaa"]) ** 2)[np.broadcast_to(face, out[m].shape)].mean())
+            for m in ("fxaa", "none")}
+    assert psnr["fxaa"] > 33 and psnr["fxaa"] > psnr["none"] + 1, psnr
+
+
+def test_antialias_mode_is_checked():
+    with pytest.raises(ValueError, match="antialias is one of"):
+        RenderOptions(antialias="ssaa")
 
 
 def test_side_by_side(renderer, faces):

@@ -43,9 +43,10 @@ class Shown:
 
 
 def moved_box(changed: np.ndarray, faces: np.ndarray, shown: Shown, positions: np.ndarray, camera: Camera,
-              crop: Crop) -> tuple[int, int, int, int] | None:
+              crop: Crop, reach: int = 0) -> tuple[int, int, int, int] | None:
     """(x, y, width, height) in the crop's pixels (y down) holding every triangle with a changed vertex,
-    where the image shows it and where it is now; None when nothing changed."""
+    where the image shows it and where it is now; None when nothing changed. reach: pixels more on every
+    side, for a post pass whose output pixels read that far around them (FXAA)."""
     touched = np.unique(faces[changed[faces].any(1)])
     if not len(touched):
         return None
@@ -54,8 +55,8 @@ def moved_box(changed: np.ndarray, faces: np.ndarray, shown: Shown, positions: n
     if (clip_w <= 1e-6).any():  # behind the camera: its projection means nothing, redraw it all
         return 0, 0, crop.width, crop.height
     pixels = camera.project(points, crop.frame_width, crop.frame_height) - [crop.x, crop.y]
-    lo = np.clip(np.floor(pixels.min(0)).astype(int) - MARGIN, 0, [crop.width, crop.height])
-    hi = np.clip(np.ceil(pixels.max(0)).astype(int) + MARGIN, 0, [crop.width, crop.height])
+    lo = np.clip(np.floor(pixels.min(0)).astype(int) - MARGIN - reach, 0, [crop.width, crop.height])
+    hi = np.clip(np.ceil(pixels.max(0)).astype(int) + MARGIN + reach, 0, [crop.width, crop.height])
     if (hi <= lo).any():
         return None
     return int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1])
