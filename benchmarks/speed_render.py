@@ -8,6 +8,7 @@ docs/rendering.md: one frame, a side by side and an error heat map, at the wides
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import tempfile
 import time
@@ -78,17 +79,19 @@ def main() -> None:
     gl = renderer.gl_renderer
     frames = renderer.render_frames(personal)
     for label, fn, count in [
-        ("render 512x512, 4x MSAA", lambda: renderer.render_frames(personal), n),
+        ("render 512x512, FXAA (default)", lambda: renderer.render_frames(personal), n),
         ("render side by side 1024x512", lambda: renderer.side_by_side(generic, personal), n),
         ("render error map 512x512", lambda: renderer.error_map(personal, generic), n),
     ]:
         s = best_of(fn, args.repeats)
         rows.append((label, f"{count / s:.0f} frames/s", f"{s:.2f} s"))
-    for label, options in (("render 512x512, no MSAA", RenderOptions(samples=0)),
+    msaa = RenderOptions(antialias="msaa")
+    for label, options in (("render 512x512, no anti-aliasing", RenderOptions(antialias="none")),
+                           ("render 512x512, 4x MSAA (before)", msaa),
                            ("render 512x512, 4x MSAA, face box, every pixel every frame",
-                            RenderOptions(redraw_moved=False)),
+                            dataclasses.replace(msaa, redraw_moved=False)),
                            ("render 512x512, 4x MSAA, whole frame every frame (before)",
-                            RenderOptions(crop=False, redraw_moved=False))):
+                            dataclasses.replace(msaa, crop=False, redraw_moved=False))):
         with Renderer(options) as other:
             s = best_of(lambda: other.render_frames(personal), args.repeats)
             rows.append((label, f"{n / s:.0f} frames/s", f"{s:.2f} s"))

@@ -129,15 +129,17 @@ def render_video(anim: Animation, path: str | os.PathLike, blinks: bool = True,
     if anim.generic is not None:
         frames = renderer.iter_side_by_side(anim.generic, anim.vertices, labels=("generic", anim.style),
                                             texture=anim.texture)
-    else:
-        frames = renderer.iter_frames(anim.vertices, texture=anim.texture)
+        pixel_format = "rgb24"
+    else:  # converted to the encoder's YUV by the renderer, only where a frame was redrawn
+        frames = renderer.iter_frames_yuv420(anim.vertices, texture=anim.texture)
+        pixel_format = "yuv420p"
     bar = StageBar(progress, {"rendering": 1.0})
     sound, rate = (anim.sound, anim.sound_rate) if anim.sound is not None else (anim.audio, SAMPLE_RATE)
     options = VideoOptions()
     try:  # frames rendered in a background thread while x264 encodes; progress reported from this thread
         with closing(prefetched(frames, options.prefetch)) as ahead:
             write_mp4(path, bar.counted("rendering", ahead, len(anim.vertices), every=10), anim.fps, sound, rate,
-                      options=dataclasses.replace(options, prefetch=0))
+                      options=dataclasses.replace(options, prefetch=0), pixel_format=pixel_format)
     except OSError as e:  # disk full, folder gone: the user's to fix, not a crash
         raise OutputWriteError(f"could not write the video to {path}: {e.strerror or e}") from e
     return Path(path)

@@ -107,7 +107,8 @@ def test_redrawing_what_moved_equals_redrawing_everything(speaking):
     with Renderer(options) as partial, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
         boxes = []
         draw = partial._draw_gl
-        partial._draw_gl = lambda crop, mesh=True, box=None: boxes.append((crop, box)) or draw(crop, mesh, box)
+        partial._draw_gl = lambda crop, mesh=True, box=None, yuv=False: boxes.append((crop, box)) or draw(
+            crop, mesh, box, yuv)
         texture = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
         a, b = partial.render_frames(speaking, texture=texture), every.render_frames(speaking, texture=texture)
         assert_same_picture(a, b)
@@ -120,3 +121,40 @@ def test_redrawing_what_moved_equals_redrawing_everything(speaking):
         still = partial.render_frames(np.repeat(speaking[:1], 4, axis=0), texture=texture)
         assert len(boxes) == 1  # the first frame only: nothing moved after it
         assert all(np.array_equal(frame, still[0]) for frame in still)
+
+
+def yuv_to_rgb(planes: np.ndarray) -> np.ndarray:
+    import av
+
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="rgb24")
+
+
+@pytest.mark.parametrize("antialias", ["fxaa", "msaa"])
+def test_yuv420_frames_match_the_rgb_frames(speaking, antialias):
+    """The renderer's own YUV (converted in the post pass, only where a frame was redrawn) is the picture
+    of its RGB frames: luma within a level of swscale's conversion (what write_mp4 does with RGB), and the
+    picture back in RGB as close to the render as swscale's round trip."""
+    import av
+
+    options = RenderOptions(width=SIZE, height=SIZE, antialias=antialias)
+    with Renderer(options) as r, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
+        rgb = r.render_frames(speaking)
+        yuv = np.stack(list(r.iter_frames_yuv420(speaking)))
+        redrawn = np.abs(yuv.astype(int) - np.stack(list(every.iter_frames_yuv420(speaking))))
+        assert redrawn.mean() < 0.01 and (redrawn > 2).mean() < 1e-4  # redrawing what moved: the same planes
+    assert yuv.shape == (len(speaking), SIZE * 3 // 2, SIZE) and yuv.dtype == np.uint8
+    reference = np.stack([av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p").to_ndarray()
+                          for f in rgb])
+    luma = np.abs(yuv[:, :SIZE].astype(int) - reference[:, :SIZE])
+    assert luma.max() <= 1 and luma.mean() < 0.05
+    chroma = np.abs(yuv[:, SIZE:].astype(int) - reference[:, SIZE:])
+    assert chroma.mean() < 0.5 and (chroma > 4).mean() < 0.005
+    ours = np.abs(np.stack([yuv_to_rgb(f) for f in yuv]).astype(int) - rgb).mean()
+    swscale = np.abs(np.stack([yuv_to_rgb(f) for f in reference]).astype(int) - rgb).mean()
+    assert ours < swscale + 0.2, (ours, swscale)
+    assert max(np.abs(rgb[0].astype(int) - f).mean() for f in rgb) > 0.3  # the mouth moved: not one picture
+
+
+def test_yuv420_needs_even_sides(speaking):
+    with Renderer(RenderOptions(width=SIZE - 1, height=SIZE)) as r, pytest.raises(ValueError, match="even sides"):
+        next(r.iter_frames_yuv420(speaking))

@@ -89,6 +89,31 @@ def test_bad_frames(tmp_path):
         write_mp4(tmp_path / "c.mp4", [np.zeros((64, 64, 3), np.float32)], fps=30)
 
 
+def test_yuv420p_frames_are_encoded_as_given(tmp_path):
+    """Frames already in the encoder's planes (what Renderer.iter_frames_yuv420 gives) decode to the same
+    picture as the RGB frames they were converted from (x264 at crf 20: a few levels)."""
+    rgb = [np.ascontiguousarray(np.roll(f, 8 * i, axis=1)) for i, f in enumerate(colour_frames(12, 96, 128))]
+    rgb = [np.clip(f.astype(int) + np.linspace(0, 50, 128, dtype=int)[None, :, None], 0, 255).astype(np.uint8)
+           for f in rgb]  # a ramp: the planes must keep their layout, not only the mean colour
+    planes = [av.VideoFrame.from_ndarray(f, format="rgb24").reformat(format="yuv420p").to_ndarray() for f in rgb]
+    assert planes[0].shape == (144, 128)
+    write_mp4(tmp_path / "yuv.mp4", planes, fps=30, audio=tone(0.4), pixel_format="yuv420p")
+    write_mp4(tmp_path / "rgb.mp4", rgb, fps=30, audio=tone(0.4))
+    yuv, ref = probe(tmp_path / "yuv.mp4"), probe(tmp_path / "rgb.mp4")
+    assert yuv["size"] == (128, 96) and len(yuv["frames"]) == 12 and yuv["audio"]
+    for a, b, original in zip(yuv["frames"], ref["frames"], rgb):
+        assert np.array_equal(a, b)  # the same planes reach x264 either way
+        assert np.abs(a.astype(int) - original).mean() < 3
+
+
+def test_bad_yuv420p_frames(tmp_path):
+    with pytest.raises(ValueError, match="pixel_format is one of"):
+        write_mp4(tmp_path / "a.mp4", [np.zeros((96, 64), np.uint8)], fps=30, pixel_format="nv12")
+    for shape in ((64, 64, 3), (95, 64), (96, 63), (99, 64)):  # RGB, not a multiple of 3, odd width, odd height
+        with pytest.raises(ValueError, match=r"yuv420p frames are \(H \* 3 / 2, W\)"):
+            write_mp4(tmp_path / "b.mp4", [np.zeros(shape, np.uint8)], fps=30, pixel_format="yuv420p")
+
+
 def test_prefetched_keeps_order_and_runs_ahead_in_another_thread():
 
     made = []

@@ -61,6 +61,7 @@ def fit_crop(camera: Camera, meshes: Iterable[np.ndarray], width: int, height: i
         return Crop.full(width, height)
     frame = np.array([width, height])
     lo = np.clip(np.floor(lo).astype(int) - margin, 0, frame)
+    lo -= lo % 2  # even: the frame's 2x2 chroma blocks of YUV 4:2:0 video stay whole inside the box
     hi = np.clip(np.ceil(hi).astype(int) + margin, 0, frame)
     size = np.minimum(-(-np.maximum(hi - lo, 1) // step) * step, frame)
     lo = np.minimum(lo, frame - size)  # grown past the right or bottom edge: slide back inside

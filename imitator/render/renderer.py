@@ -102,15 +102,14 @@ class Renderer:
             self._program, [(self._buffers["position"], "3f", "in_position"), (self._buffers["normal"], "3f", "in_normal"),
                             (self._buffers["color"], "4f", "in_color"), (uv, "2f", "in_uv")], index_buffer=index)
         self._samples = min(o.samples, ctx.max_samples) if o.antialias == "msaa" else 0
-        self._fxaa = None
-        if o.antialias == "fxaa":
-            self._fxaa = ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=_shader("fxaa.frag"))
-            self._fxaa["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
-            self._fxaa_vao = ctx.vertex_array(self._fxaa, [])
+        self._fxaa = o.antialias == "fxaa"
+        self._post = ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=_shader("post.frag"))
+        self._post["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
+        self._post_vao = ctx.vertex_array(self._post, [])
         self._reach = FXAA_REACH if self._fxaa else 0  # pixels of a drawn box that depend on pixels around it
-        self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> (scene framebuffer, final), see _target
+        self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> framebuffers, see _target
         self._texture = None
-        self._backdrop: np.ndarray | None = None  # the full frame's background, drawn once (see _empty_frame)
+        self._backdrops: dict[bool, np.ndarray] = {}  # the full frame's background (RGB, YUV), see _empty_frame
 
     # --- public API -------------------------------------------------------------------------------------
     def camera(self, *sequences: np.ndarray) -> Camera:
@@ -129,6 +128,21 @@ class Renderer:
                     texture: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """(T, V, 3) mm -> (H, W, 3) uint8 per frame, with one camera for the whole sequence.
         colors: (V, 3) or (T, V, 3) sRGB albedo instead of the texture; texture: as in `render`."""
+        yield from self._iter(vertices, camera, colors, texture, yuv=False)
+
+    def iter_frames_yuv420(self, vertices: np.ndarray, camera: Camera | None = None,
+                           texture: np.ndarray | None = None) -> Iterator[np.ndarray]:
+        """The frames of `iter_frames` as the video encoder takes them: planar YUV 4:2:0 (BT.601, limited
+        range), one (H * 3 / 2, W) uint8 array per frame (Y, then U, then V; `imitator.video.write_mp4`
+        with pixel_format="yuv420p"). Converted on the GPU side, and only where the frame was redrawn.
+        The frame's sides must be even."""
+        o = self.options
+        if o.width % 2 or o.height % 2:
+            raise ValueError(f"YUV 4:2:0 frames need even sides, got {o.width}x{o.height}")
+        yield from self._iter(vertices, camera, None, texture, yuv=True)
+
+    def _iter(self, vertices: np.ndarray, camera: Camera | None, colors: np.ndarray | None,
+              texture: np.ndarray | None, yuv: bool) -> Iterator[np.ndarray]:
         vertices = self._check(vertices)
         camera = camera or self.camera(vertices)
         texture = self._texture_image(texture)
@@ -138,8 +152,9 @@ class Renderer:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
         meshes = self._meshes(vertices, rest, colors)
         draw = self._redraw_moved if self.options.redraw_moved else self._draw_each
-        for image in draw(meshes, camera, texture, crop):
-            yield self._frame(image, crop)
+        frame = self._frame_yuv420 if yuv else self._frame
+        for image in draw(meshes, camera, texture, crop, yuv):
+            yield frame(image, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
                       texture: np.ndarray | None = None) -> np.ndarray:
@@ -242,35 +257,41 @@ class Renderer:
         return fit_crop(camera, chunks, o.width, o.height)
 
     def _target(self, width: int, height: int):
-        """The (scene, final) framebuffers of one size (under the lock); the last few sizes are kept. The
-        scene is drawn into the first (multisampled for MSAA; a texture for the FXAA pass to read) and
-        resolved or anti-aliased into the second, which is read back."""
+        """The (scene, resolved, final) framebuffers of one size (under the lock); the last few sizes are
+        kept. The scene is drawn into the first (multisampled for MSAA, else into a texture), resolved into
+        the second (a texture; MSAA only, else None), and the post pass (shaders/post.frag: FXAA, YUV)
+        reads that texture and writes the third."""
         key = (width, height)
         if key not in self._targets:
             ctx = self._ctx
             if len(self._targets) >= 4:  # sizes vary with the face's box: drop the oldest
-                for fbo in self._targets.pop(next(iter(self._targets))):
+                for fbo in filter(None, self._targets.pop(next(iter(self._targets)))):
                     for attachment in (*fbo.color_attachments, fbo.depth_attachment):
                         if attachment is not None:
                             attachment.release()
                     fbo.release()
-            if self._fxaa:
+
+            def texture():
                 color = ctx.texture(key, 4)
-                color.filter = (ctx.LINEAR, ctx.LINEAR)  # FXAA blends along edges with bilinear taps
+                color.filter = (ctx.LINEAR, ctx.LINEAR)  # FXAA and the chroma blocks use bilinear taps
                 color.repeat_x = color.repeat_y = False
-            else:
-                color = ctx.renderbuffer(key, 4, samples=self._samples)
+                return color
+
+            color = ctx.renderbuffer(key, 4, samples=self._samples) if self._samples else texture()
             scene = ctx.framebuffer(color_attachments=[color],
                                     depth_attachment=ctx.depth_renderbuffer(key, samples=self._samples))
-            self._targets[key] = (scene, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
+            resolved = ctx.framebuffer(color_attachments=[texture()]) if self._samples else None
+            self._targets[key] = (scene, resolved, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
         return self._targets[key]
 
-    def _empty_frame(self) -> np.ndarray:
-        """The full frame with nothing in it (under the lock): what lies outside every crop."""
-        if self._backdrop is None:
+    def _empty_frame(self, yuv: bool = False) -> np.ndarray:
+        """The full frame with nothing in it (under the lock): what lies outside every crop; (H, W, 3) RGB,
+        or with yuv the packed (H * 3 / 2, W) planes."""
+        if yuv not in self._backdrops:
             o = self.options
-            self._backdrop = self._draw_gl(Crop.full(o.width, o.height), mesh=False)
-        return self._backdrop
+            image = self._draw_gl(Crop.full(o.width, o.height), mesh=False, yuv=yuv)
+            self._backdrops[yuv] = _packed_yuv420(image) if yuv else image
+        return self._backdrops[yuv]
 
     def _meshes(self, vertices: np.ndarray, rest: np.ndarray, colors: np.ndarray | None) -> Iterator[tuple]:
         """(positions, normals, colours) of the avatar, frame by frame, computed CHUNK frames at a time."""
@@ -279,26 +300,26 @@ class Renderer:
             yield from zip(*self._geometry(vertices[part], rest, None if colors is None else colors[part]))
 
     def _draw_each(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
-                   crop: Crop) -> Iterator[np.ndarray]:
+                   crop: Crop, yuv: bool) -> Iterator[np.ndarray]:
         """The crop's pixels, every one drawn for every frame."""
         for mesh in meshes:
-            yield self._draw(*mesh, camera, texture, crop)
+            yield self._draw(*mesh, camera, texture, crop, yuv=yuv)
 
     def _redraw_moved(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
-                      crop: Crop) -> Iterator[np.ndarray]:
+                      crop: Crop, yuv: bool) -> Iterator[np.ndarray]:
         """The crop's pixels: the first frame drawn whole, then only the box around what moved since the
         image showed it (render.redraw); the same array, updated in place, is yielded for every frame."""
         image, shown = None, None
         for positions, normals, shades in meshes:
             if image is None:
-                image, shown = self._draw(positions, normals, shades, camera, texture, crop), Shown.of(
+                image, shown = self._draw(positions, normals, shades, camera, texture, crop, yuv=yuv), Shown.of(
                     positions, normals, shades)
             else:
                 changed = shown.changed(positions, normals, shades)
                 box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop, self._reach)
                 if box is not None:
-                    x, y, w, h = box
-                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box)
+                    x, y, w, h = box = _even(box, crop) if yuv else box  # whole 2x2 chroma blocks
+                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box, yuv)
                     shown.update(changed, positions, normals, shades)
             yield image
 
@@ -328,23 +349,36 @@ class Renderer:
             background = self._empty_frame()
         return crop.paste(image, background.copy())
 
+    def _frame_yuv420(self, image: np.ndarray, crop: Crop) -> np.ndarray:
+        """The whole frame's packed YUV 4:2:0 planes: the crop's (Y, U, V) pixels on the background."""
+        with self._lock, self._ctx:
+            frame = self._empty_frame(yuv=True).copy()
+        H, W = crop.frame_height, crop.frame_width
+        x, y, w, h = crop.x, crop.y, crop.width, crop.height
+        frame[y:y + h, x:x + w] = image[..., 0]
+        for i, plane in enumerate(_chroma_planes(frame, H, W)):
+            plane[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image[::2, ::2, 1 + i]
+        return frame
+
     def _draw(self, positions: np.ndarray, normals: np.ndarray, colors: np.ndarray, camera: Camera,
-              texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+              texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None,
+              yuv: bool = False) -> np.ndarray:
         """One mesh drawn into the crop -> the crop's (h, w, 3) pixels, or only those of `box` (x, y, w, h in
-        the crop's pixels, y down)."""
+        the crop's pixels, y down); (Y, U, V) instead of (R, G, B) with yuv (see shaders/post.frag)."""
         with self._lock, self._ctx:
             self._upload(texture)
             for name, data in (("position", positions), ("normal", normals), ("color", colors)):
                 self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            return self._draw_gl(crop, box=box)
+            return self._draw_gl(crop, box=box, yuv=yuv)
 
-    def _draw_gl(self, crop: Crop, mesh: bool = True, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    def _draw_gl(self, crop: Crop, mesh: bool = True, box: tuple[int, int, int, int] | None = None,
+                 yuv: bool = False) -> np.ndarray:
         """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8 of
         the crop, or of `box` in it: a scissor keeps llvmpipe (clear, draw, resolve) inside the box."""
         ctx = self._ctx
-        scene, final = self._target(crop.width, crop.height)
+        scene, resolved, final = self._target(crop.width, crop.height)
         scene.viewport = crop.viewport
         x, y, w, h = box or (0, 0, crop.width, crop.height)
         scissor = (x, crop.height - y - h, w, h)  # GL rows run bottom-up
@@ -360,16 +394,20 @@ class Renderer:
             self._vao.render()
         ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
         self._background_vao.render(vertices=3)
-        if self._fxaa:
+        source = scene
+        if resolved is not None:
+            resolved.viewport, resolved.scissor = crop.viewport, scene.scissor
+            ctx.copy_framebuffer(resolved, scene)  # the MSAA resolve
+            source = resolved
+        if self._fxaa or yuv:
             final.viewport = (0, 0, crop.width, crop.height)
             final.use()
             ctx.disable(ctx.DEPTH_TEST)
-            scene.color_attachments[0].use(1)
-            self._fxaa_vao.render(vertices=3)
-        else:
-            final.viewport = crop.viewport
-            ctx.copy_framebuffer(final, scene)  # the MSAA resolve
-        data = final.read(viewport=scissor, components=3, alignment=1)
+            source.color_attachments[0].use(1)
+            self._post["smooth_edges"].value, self._post["to_yuv"].value = self._fxaa, yuv
+            self._post_vao.render(vertices=3)
+            source = final
+        data = source.read(viewport=scissor, components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
 
 
@@ -378,6 +416,29 @@ def _grown(box: tuple[int, int, int, int], by: int, crop: Crop) -> tuple[int, in
     x, y, w, h = box
     x0, y0 = max(x - by, 0), max(y - by, 0)
     return x0, y0, min(x + w + by, crop.width) - x0, min(y + h + by, crop.height) - y0
+
+
+def _even(box: tuple[int, int, int, int], crop: Crop) -> tuple[int, int, int, int]:
+    """A box (x, y, w, h) in the crop grown to even edges, within the crop (whose sides are even)."""
+    x, y, w, h = box
+    x0, y0 = x - x % 2, y - y % 2
+    return x0, y0, min(x + w + (x + w) % 2, crop.width) - x0, min(y + h + (y + h) % 2, crop.height) - y0
+
+
+def _chroma_planes(packed: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Views of the U and V planes ((H/2, W/2) each) of a packed (H * 3 / 2, W) YUV 4:2:0 frame."""
+    chroma = packed[height:].reshape(2, height // 2, width // 2)
+    return chroma[0], chroma[1]
+
+
+def _packed_yuv420(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) image of (Y, U, V) pixels, U and V equal over each 2x2 block -> packed (H * 3 / 2, W)."""
+    H, W = image.shape[:2]
+    packed = np.empty((H * 3 // 2, W), np.uint8)
+    packed[:H] = image[..., 0]
+    for i, plane in enumerate(_chroma_planes(packed, H, W)):
+        plane[:] = image[::2, ::2, 1 + i]
+    return packed
 
 
 def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:
