@@ -113,7 +113,7 @@ def main() -> None:
         rows.append(("  mp4 size, veryfast", "", f"{os.path.getsize(out + '_v.mp4') / 1e6:.2f} MB"))
         preset = VideoOptions().preset
         s = best_of(lambda: write_mp4(out + ".mp4", renderer.iter_frames(personal), FPS, audio), args.repeats)
-        rows.append((f"render + write mp4, overlapped, {preset}, RGB frames (before)", f"{n / s:.0f} frames/s",
+        rows.append((f"render + write mp4, overlapped, {preset}, RGB frames (swscale)", f"{n / s:.0f} frames/s",
                      f"{s:.2f} s"))
         planes = list(renderer.iter_frames_yuv420(personal))
         s = best_of(lambda: write_mp4(out + "_y.mp4", planes, FPS, audio, pixel_format="yuv420p"), args.repeats)
