@@ -62,11 +62,23 @@ class Aligner:
     def align(self, audio: np.ndarray, text: str) -> Phones:
         """Phones of `text` in `audio` (16 kHz mono float), silences included as "SIL".
 
-        Words missing from the dictionary are dropped (their sound is absorbed by the neighbours).
-        Raises AlignmentError when nothing is left to align or the decoder finds no alignment."""
+        Words missing from the dictionary are dropped (their sound is absorbed by the neighbours). A clip cut
+        in the middle of a word (a selfie video trimmed at either end) has no path through the whole
+        transcript, so the alignment is tried again without the last one or two words, then without the
+        first one. Raises AlignmentError when nothing is left to align or no attempt finds an alignment."""
         known, _ = self.known_words(text)
         if not known:
             raise AlignmentError(f"no word of {text!r} is in the pronunciation dictionary")
+        attempts = [known] + [w for w in (known[:-1], known[:-2], known[1:], known[1:-1]) if w]
+        error = None
+        for words in attempts:
+            try:
+                return self._align_words(audio, words)
+            except AlignmentError as e:
+                error = error or e
+        raise AlignmentError(f"could not align {text!r}: {error}")
+
+    def _align_words(self, audio: np.ndarray, words: list[str]) -> Phones:
         rng = np.random.default_rng(self.config.seed)
         noisy = audio.astype(np.float64) + rng.normal(0.0, self.config.noise, len(audio))
         pcm = (np.clip(noisy, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
@@ -76,7 +88,7 @@ class Aligner:
         d.reinit_feat()
         d.set_cmn(self._initial_cmn)
         try:
-            d.set_align_text(" ".join(known))
+            d.set_align_text(" ".join(words))
             d.start_utt()
             d.process_raw(pcm, full_utt=True)
             d.end_utt()
@@ -87,10 +99,9 @@ class Aligner:
             phones = [(_phone(p.name), p.start / 100.0, (p.start + p.duration) / 100.0)
                       for w in d.get_alignment() for p in w]
         except (RuntimeError, TypeError, AttributeError) as e:  # no path survived the beams
-            raise AlignmentError(f"could not align {text!r}: {e}") from None
-        spoken = [p for p in phones if p[0] != SILENCE]
-        if not spoken:
-            raise AlignmentError(f"could not align {text!r}: no phones found")
+            raise AlignmentError(str(e)) from None
+        if not any(p[0] != SILENCE for p in phones):
+            raise AlignmentError("no phones found")
         return phones
 
 
