@@ -103,6 +103,9 @@ def test_downloads_are_named_after_style_and_speech_and_keep_the_speech_rate(tmp
     class Flat:  # rendering itself is tested in test_render; here only the soundtrack matters
         def iter_frames(self, vertices, texture=None):
             return (np.zeros((64, 64, 3), np.uint8) for _ in vertices)
+
+        def iter_frames_yuv420(self, vertices, texture=None):  # what render_video asks for: x264's planes
+            return (np.zeros((96, 64), np.uint8) for _ in vertices)
     monkeypatch.setattr("imitator.render.shared_renderer", lambda **_: Flat())
     seen = []
     video = pipeline.render_video(anim, tmp_path / f"{pipeline.download_stem(anim)}.mp4",
