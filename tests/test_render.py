@@ -256,3 +256,14 @@ def test_missing_egl_says_what_to_install(monkeypatch):
     monkeypatch.setattr(moderngl, "create_standalone_context", fail)
     with pytest.raises(RenderError, match="libegl1 libgl1-mesa-dri libgbm1"):
         Renderer()
+
+
+def test_the_half_linear_texture_squares_to_the_gamma_of_the_image():
+    """face.frag squares the texel instead of pow(texel, 2.2): the uploaded texture holds texel^1.1, which
+    must give back every 8-bit level of the image within rounding (a level at most)."""
+    from imitator.render.renderer import _HALF_LINEAR
+
+    levels = np.arange(256)
+    back = ((_HALF_LINEAR / 255.0) ** 2) ** (1 / 2.2) * 255
+    assert np.abs(back - levels).max() < 1.0
+    assert (np.diff(_HALF_LINEAR.astype(int)) >= 0).all()  # darker stays darker

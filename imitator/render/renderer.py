@@ -243,7 +243,7 @@ class Renderer:
             self._texture.filter = (ctx.LINEAR, ctx.LINEAR)  # no mipmaps: the face is drawn near the texture's size
             self._texture.repeat_x = self._texture.repeat_y = False
         # Rows go up in the order of the image (top first): uv (0, 0) is the top-left, as in glTF.
-        self._texture.write(np.ascontiguousarray(texture).tobytes())
+        self._texture.write(_HALF_LINEAR[texture].tobytes())  # face.frag squares it: sRGB 2.2 -> linear
         self._texture.use(0)
         self._texture_source = texture
 
@@ -409,6 +409,10 @@ class Renderer:
             source = final
         data = source.read(viewport=scissor, components=3, alignment=1)
         return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+
+
+# 8-bit sRGB (gamma 2.2) -> 8-bit of the power 1.1: face.frag squares the filtered texel for linear light.
+_HALF_LINEAR = np.round(255 * (np.arange(256) / 255) ** 1.1).astype(np.uint8)
 
 
 def _grown(box: tuple[int, int, int, int], by: int, crop: Crop) -> tuple[int, int, int, int]:

@@ -14,7 +14,7 @@ void main() {
     vec4 p = view * vec4(in_position, 1.0);
     v_position = p.xyz;
     v_normal = mat3(view) * in_normal;
-    v_color = in_color;
+    v_color = vec4(pow(in_color.rgb, vec3(1.1)), in_color.a);  // half of to_linear's 2.2 (face.frag)
     v_uv = in_uv;
     gl_Position = projection * p;
 }
