@@ -267,3 +267,19 @@ def test_the_half_linear_texture_squares_to_the_gamma_of_the_image():
     back = ((_HALF_LINEAR / 255.0) ** 2) ** (1 / 2.2) * 255
     assert np.abs(back - levels).max() < 1.0
     assert (np.diff(_HALF_LINEAR.astype(int)) >= 0).all()  # darker stays darker
+
+
+def test_the_gamma_polynomial_of_face_frag_matches_the_power():
+    """face.frag writes gamma 2.2 with a polynomial in sqrt(c) instead of pow(c, 1 / 2.2): within half an
+    8-bit level over [0, 1], rising, and 1 at 1 (read from the shader's own text)."""
+    import re
+    from importlib import resources
+
+    source = (resources.files("imitator.render") / "shaders" / "face.frag").read_text()
+    body = source[source.index("vec3 to_srgb"):].split("}", 1)[0]
+    c = [float(x) for x in re.findall(r"-?\d+\.\d+", body.split("return", 1)[1])]
+    assert len(c) == 5
+    s = np.sqrt(np.linspace(0, 1, 100001))
+    poly = s * (c[0] + s * (c[1] + s * (c[2] + s * (c[3] + s * c[4]))))
+    assert np.abs(poly - s ** (2 / 2.2)).max() * 255 < 0.5
+    assert (np.diff(poly) >= 0).all() and abs(poly[-1] - 1) < 0.002
