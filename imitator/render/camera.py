@@ -38,3 +38,9 @@ class Camera:
         h = np.c_[points, np.ones(len(points))] @ (self.projection @ self.view).T
         ndc = h[:, :2] / h[:, 3:]
         return np.c_[(ndc[:, 0] + 1) * width / 2, (1 - ndc[:, 1]) * height / 2]
+
+    def project_in_front(self, points: np.ndarray, width: int, height: int) -> np.ndarray | None:
+        """`project`, or None when a point lies behind the camera (its projection would mean nothing)."""
+        points = np.asarray(points, np.float64).reshape(-1, 3)
+        w = np.c_[points, np.ones(len(points))] @ (self.projection @ self.view)[3]
+        return None if (w <= 1e-6).any() else self.project(points, width, height)

@@ -51,11 +51,9 @@ def fit_crop(camera: Camera, meshes: Iterable[np.ndarray], width: int, height: i
     (arrays (..., 3) in world mm) seen through `camera`; the whole frame when a vertex is behind the camera."""
     lo, hi = np.array([np.inf, np.inf]), np.array([-np.inf, -np.inf])
     for points in meshes:
-        points = np.asarray(points, np.float64).reshape(-1, 3)
-        clip = np.c_[points, np.ones(len(points))] @ (camera.projection @ camera.view).T
-        if (clip[:, 3] <= 1e-6).any():
+        pixels = camera.project_in_front(points, width, height)
+        if pixels is None:
             return Crop.full(width, height)
-        pixels = camera.project(points, width, height)
         lo, hi = np.minimum(lo, pixels.min(0)), np.maximum(hi, pixels.max(0))
     if not np.isfinite(lo).all():
         return Crop.full(width, height)

@@ -50,11 +50,11 @@ def moved_box(changed: np.ndarray, faces: np.ndarray, shown: Shown, positions: n
     touched = np.unique(faces[changed[faces].any(1)])
     if not len(touched):
         return None
-    points = np.concatenate([shown.positions[touched], positions[touched]]).astype(np.float64)
-    clip_w = np.c_[points, np.ones(len(points))] @ (camera.projection @ camera.view)[3]
-    if (clip_w <= 1e-6).any():  # behind the camera: its projection means nothing, redraw it all
+    points = np.concatenate([shown.positions[touched], positions[touched]])
+    pixels = camera.project_in_front(points, crop.frame_width, crop.frame_height)
+    if pixels is None:  # behind the camera: redraw it all
         return 0, 0, crop.width, crop.height
-    pixels = camera.project(points, crop.frame_width, crop.frame_height) - [crop.x, crop.y]
+    pixels = pixels - [crop.x, crop.y]
     lo = np.clip(np.floor(pixels.min(0)).astype(int) - MARGIN - reach, 0, [crop.width, crop.height])
     hi = np.clip(np.ceil(pixels.max(0)).astype(int) + MARGIN + reach, 0, [crop.width, crop.height])
     if (hi <= lo).any():

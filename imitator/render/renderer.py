@@ -290,7 +290,8 @@ class Renderer:
         if yuv not in self._backdrops:
             o = self.options
             image = self._draw_gl(Crop.full(o.width, o.height), mesh=False, yuv=yuv)
-            self._backdrops[yuv] = _packed_yuv420(image) if yuv else image
+            self._backdrops[yuv] = _paste_yuv420(np.empty((o.height * 3 // 2, o.width), np.uint8), image, 0, 0) \
+                if yuv else image
         return self._backdrops[yuv]
 
     def _meshes(self, vertices: np.ndarray, rest: np.ndarray, colors: np.ndarray | None) -> Iterator[tuple]:
@@ -353,12 +354,7 @@ class Renderer:
         """The whole frame's packed YUV 4:2:0 planes: the crop's (Y, U, V) pixels on the background."""
         with self._lock, self._ctx:
             frame = self._empty_frame(yuv=True).copy()
-        H, W = crop.frame_height, crop.frame_width
-        x, y, w, h = crop.x, crop.y, crop.width, crop.height
-        frame[y:y + h, x:x + w] = image[..., 0]
-        for i, plane in enumerate(_chroma_planes(frame, H, W)):
-            plane[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image[::2, ::2, 1 + i]
-        return frame
+        return _paste_yuv420(frame, image, crop.x, crop.y)
 
     def _draw(self, positions: np.ndarray, normals: np.ndarray, colors: np.ndarray, camera: Camera,
               texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None,
@@ -429,19 +425,14 @@ def _even(box: tuple[int, int, int, int], crop: Crop) -> tuple[int, int, int, in
     return x0, y0, min(x + w + (x + w) % 2, crop.width) - x0, min(y + h + (y + h) % 2, crop.height) - y0
 
 
-def _chroma_planes(packed: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Views of the U and V planes ((H/2, W/2) each) of a packed (H * 3 / 2, W) YUV 4:2:0 frame."""
-    chroma = packed[height:].reshape(2, height // 2, width // 2)
-    return chroma[0], chroma[1]
-
-
-def _packed_yuv420(image: np.ndarray) -> np.ndarray:
-    """An (H, W, 3) image of (Y, U, V) pixels, U and V equal over each 2x2 block -> packed (H * 3 / 2, W)."""
-    H, W = image.shape[:2]
-    packed = np.empty((H * 3 // 2, W), np.uint8)
-    packed[:H] = image[..., 0]
-    for i, plane in enumerate(_chroma_planes(packed, H, W)):
-        plane[:] = image[::2, ::2, 1 + i]
+def _paste_yuv420(packed: np.ndarray, image: np.ndarray, x: int, y: int) -> np.ndarray:
+    """Write an (h, w, 3) image of (Y, U, V) pixels (U and V equal over each 2x2 block; x, y even) into a
+    packed (H * 3 / 2, W) YUV 4:2:0 frame at (x, y), in place; returns `packed`."""
+    H, W = packed.shape[0] * 2 // 3, packed.shape[1]
+    h, w = image.shape[:2]
+    packed[y:y + h, x:x + w] = image[..., 0]
+    chroma = packed[H:].reshape(2, H // 2, W // 2)  # the U plane, then the V plane
+    chroma[:, y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image[::2, ::2, 1:].transpose(2, 0, 1)
     return packed
 
 
