@@ -24,6 +24,7 @@ import gradio as gr
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.adapt import fit_summary
+from imitator.closures import fingerprint
 from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
 from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
@@ -237,7 +238,7 @@ def first_result() -> tuple[str, str, list[str], str] | None:
     if speech is None or FIRST_STYLE not in [e.name for e in style_store.list_styles(user_dir=os.devnull)]:
         return None
     model = default_model()
-    parts = [getattr(model, "model_id", "").encode(), speech.read_bytes(),
+    parts = [getattr(model, "model_id", "").encode(), fingerprint(model.closure_detector).encode(), speech.read_bytes(),
              (style_store.PRESET_DIR / f"{FIRST_STYLE}.json").read_bytes()]
     key = hashlib.sha256(b"|".join(parts)).hexdigest()[:16]
     folder = cache_dir() / f"first-{key}"

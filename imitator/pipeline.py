@@ -22,7 +22,7 @@ from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
 from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, VideoTooShortError
-from .inference import features
+from .inference import features, with_closures
 from .lazy import cached_once
 from .limits import check_upload
 from .model import Imitator
@@ -92,11 +92,12 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     with torch.inference_mode():
         feats = features(model, audio)
         visemes = model.visemes(feats, vector)
-        verts = model.motion(visemes, vector, template, basis)[0].cpu().numpy()
+        verts = with_closures(model, feats, model.motion(visemes, vector, template, basis)[0].cpu().numpy(), template)
         generic = None
         if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
             generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
-            generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
+            generic = with_closures(model, feats, model.motion(generic_visemes, None, template)[0].cpu().numpy(),
+                                    template)
     if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
         raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
                                "the style or the model checkpoint is damaged")
