@@ -27,7 +27,7 @@ from imitator.adapt import fit_summary
 from imitator.closures import fingerprint
 from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
-from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
+from imitator.pipeline import default_model, download_stem, export_downloads, picture_note, warm_up_styles
 from imitator.limits import Limits
 from imitator.outputs import OutputRetention, new_output_dir, output_root
 from imitator.progress import StageBar
@@ -451,6 +451,7 @@ def main() -> None:
     ap.add_argument("--share", action="store_true")
     args = ap.parse_args()
     default_model()  # load once, before the first request, so a broken install fails at start
+    threading.Thread(target=warm_up_styles, daemon=True).start()  # the first style as quick as the next
     try:
         first = first_result()
     except (ImitatorError, OSError) as e:  # e.g. no EGL for rendering: the app still starts, without it
