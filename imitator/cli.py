@@ -19,7 +19,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
                       epoch_size=args.epoch_size, max_frames=args.max_frames, mirror=args.mirror, init=args.init,
                       generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips,
                       augment_audio=args.augment_audio, augment_copies=args.augment_copies,
-                      rest_in_pauses=args.rest_in_pauses,
+                      rest_in_pauses=args.rest_in_pauses, style_dropout=args.style_dropout,
                       model={"audio_context": args.audio_context} if args.audio_context is not None else {})
     train(cfg)
 
@@ -289,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--augment-copies", type=int, default=2, help="degraded copies per sequence (features cached)")
     t.add_argument("--rest-in-pauses", type=float, default=0.0, metavar="SECONDS",
                    help="pauses at least this long (voice activity) get rest-true targets: the lower face at rest")
+    t.add_argument("--style-dropout", type=float, default=0.0,
+                   help="probability of decoding a generic-style person's draw in the generic (mean) style")
     t.add_argument("--audio-context", type=int, default=None,
                    help="audio frames each side that a motion frame hears (default 0; with --init: the model's)")
     t.add_argument("--generic-from", action="append", default=None, metavar="DATA",

@@ -85,6 +85,10 @@ class TrainConfig:
     # Pauses of at least this many seconds (Silero VAD on each sequence's audio) get rest-true targets: the
     # lower face eases to the neutral face (contact.rest_in_pauses). 0: targets as tracked.
     rest_in_pauses: float = 0.0
+    # Probability that a drawn example of a generic-style person (generic_from) is decoded in the generic style
+    # (the mean of those people's styles) instead of its own. The generic style is what the app shows every
+    # unseen person; without this it is only the mean of styles each trained for one person.
+    style_dropout: float = 0.0
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -186,15 +190,17 @@ def train(cfg: TrainConfig) -> TrainResult:
         order = _epoch_order(len(train_set), cfg.seed, epoch, rank, world, weights, cfg.epoch_size)
         flips = _mirror_flags(len(order), cfg.mirror, cfg.seed, epoch, rank)
         heard = _augment_picks(len(order), cfg.augment_audio, cfg.augment_copies, cfg.seed, epoch, rank)
-        draws = list(zip(order, flips, heard))
+        generic = _style_drops(len(order), cfg.style_dropout, cfg.seed, epoch, rank)
+        draws = list(zip(order, flips, heard, generic))
         batches = [draws[i:i + cfg.batch_size] for i in range(0, len(draws), cfg.batch_size)]
         sums: dict[str, float] = {}
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress or rank != 0,
                    leave=False)
         for batch in bar:
             b = collate([heard_as(mirrored(train_set[i], data.topology) if flip else train_set[i], k)
-                         for i, flip, k in batch], model, device)
-            pred = net(b.features, style=b.style, template=b.template)
+                         for i, flip, k, _ in batch], model, device)
+            pred = net(b.features, style=styles_with_generic(model, b.style, [g for *_, g in batch]),
+                       template=b.template)
             loss, parts = imitator_loss(pred, b.vertices, b.lip_weights, cfg.loss_weights, mask=b.mask,
                                         lip_vertices=lip_vertices)
             opt.zero_grad(set_to_none=True)
@@ -437,6 +443,27 @@ def _mirror_flags(n: int, probability: float, seed: int, epoch: int, rank: int) 
         return [False] * n
     g = torch.Generator().manual_seed(seed * 100003 + epoch * 7919 + rank + 1)
     return (torch.rand(n, generator=g) < probability).tolist()
+
+
+def _style_drops(n: int, probability: float, seed: int, epoch: int, rank: int) -> list[bool]:
+    """Per draw: whether it is decoded in the generic style (TrainConfig.style_dropout)."""
+    if not probability:
+        return [False] * n
+    g = torch.Generator().manual_seed(seed * 100043 + epoch * 7933 + rank + 3)
+    return (torch.rand(n, generator=g) < probability).tolist()
+
+
+def styles_with_generic(model: Imitator, styles: torch.Tensor, generic: list[bool]) -> torch.Tensor:
+    """(B,) style indices -> what the model is decoded with: the indices themselves, or, where `generic` is
+    set and the person is one of the generic styles, (B, d) style vectors with the generic (mean) style in
+    those rows, so that the loss trains the mean as well."""
+    md = model.motion_decoder
+    rows = torch.tensor(generic, dtype=torch.bool, device=styles.device) & \
+        torch.isin(styles, torch.tensor(md.generic, device=styles.device))
+    if not rows.any():
+        return styles
+    vectors = md.style_vector(styles)
+    return torch.where(rows[:, None], md.mean_style().expand_as(vectors), vectors)
 
 
 def _augment_picks(n: int, probability: float, copies: int, seed: int, epoch: int, rank: int) -> list[int]:

@@ -350,3 +350,31 @@ def test_rest_in_pauses_gives_rest_true_targets_where_the_voice_pauses(tmp_path,
     assert not np.allclose(seq.vertices[20:30][:, lower], seq.template[None, lower], atol=1e-2)  # it was moving
     assert np.array_equal(v[20:30][:, upper], seq.vertices[20:30][:, upper])
     assert np.array_equal(v[:10], seq.vertices[:10]) and np.array_equal(v[40:], seq.vertices[40:])  # speech
+
+
+def test_style_dropout_decodes_generic_people_in_the_mean_style_and_trains_it(tmp_path, monkeypatch):
+    import imitator.train as train_module
+    from imitator.model import Imitator, ModelConfig
+
+    model = Imitator(ModelConfig(n_vertices=24, topology="test24", style_names=("syn", "real1", "real2"),
+                                 generic_styles=("real1", "real2"), encoder="mel", audio_dim=80))
+    md = model.motion_decoder
+    styles = torch.tensor([0, 1, 2, 1])
+    assert train_module.styles_with_generic(model, styles, [False] * 4) is styles
+    vectors = train_module.styles_with_generic(model, styles, [True, True, False, False])
+    # a synthetic person (not a generic style) keeps its own style; a real one gets the mean of the real ones
+    assert torch.allclose(vectors[0], md.style_vector(0)[0]) and torch.allclose(vectors[2], md.style_vector(2)[0])
+    assert torch.allclose(vectors[1], md.mean_style()[0]) and torch.allclose(vectors[3], md.style_vector(1)[0])
+    vectors[1].sum().backward()  # the loss on that draw reaches both real styles, not the synthetic one
+    grad = md.style.weight.grad
+    assert grad[:, 1].abs().sum() > 0 and grad[:, 2].abs().sum() > 0 and grad[:, 0].abs().sum() == 0
+
+    data = make_tiny_dataset(tmp_path / "data", n_identities=2, seconds=0.3)
+    seen = []
+    real = train_module.styles_with_generic
+    monkeypatch.setattr(train_module, "styles_with_generic", lambda m, s, g: seen.extend(g) or real(m, s, g))
+    train(TrainConfig(str(data), str(tmp_path / "run"), encoder="mel", epochs=2, model=FAST_MODEL,
+                      style_dropout=1.0, progress=False))
+    assert seen and all(seen)
+    flags = train_module._style_drops(2000, 0.3, seed=0, epoch=1, rank=0)
+    assert 500 < sum(flags) < 700 and flags == train_module._style_drops(2000, 0.3, 0, 1, 0)
