@@ -12,8 +12,13 @@
 // range as swscale writes it; U and V are the mean of the pixel's 2x2 block (the block's four pixels
 // get the same), taken with one bilinear tap at the block's centre (before anti-aliasing: chroma at half
 // resolution is itself an average over the edge). The block grid is the frame's: the crop starts at even
-// pixels.
+// pixels, and so does every frame's tile in the atlas (render/atlas.py).
+//
+// The scene texture is an atlas of several frames' tiles; FXAA clamps its reads to this pixel's tile, as the
+// texture's edge would clamp them if it held the crop alone (the atlas's sides are powers of two, so a tap
+// clamped to an edge texel's centre takes exactly nothing from beyond it).
 uniform sampler2D scene;
+uniform ivec4 tile;     // the tile's first and last texels: (x0, y0, x1, y1)
 uniform bool smooth_edges;
 uniform bool to_yuv;
 out vec4 f_color;
@@ -42,14 +47,17 @@ void main() {
                    (128.0 + dot(block, vec3(112.0, -93.786, -18.214))) / 255.0, 1.0);
 }
 
+vec3 tap(vec2 uv, vec2 texel) {
+    return texture(scene, clamp(uv, (vec2(tile.xy) + 0.5) * texel, (vec2(tile.zw) + 0.5) * texel)).rgb;
+}
+
 vec3 fxaa(vec2 uv, vec2 texel) {
     ivec2 p = ivec2(gl_FragCoord.xy);
-    ivec2 top = textureSize(scene, 0) - 1;
     vec3 m = texelFetch(scene, p, 0).rgb;
-    float nw = luma(texelFetch(scene, clamp(p + ivec2(-1, -1), ivec2(0), top), 0).rgb);
-    float ne = luma(texelFetch(scene, clamp(p + ivec2(1, -1), ivec2(0), top), 0).rgb);
-    float sw = luma(texelFetch(scene, clamp(p + ivec2(-1, 1), ivec2(0), top), 0).rgb);
-    float se = luma(texelFetch(scene, clamp(p + ivec2(1, 1), ivec2(0), top), 0).rgb);
+    float nw = luma(texelFetch(scene, clamp(p + ivec2(-1, -1), tile.xy, tile.zw), 0).rgb);
+    float ne = luma(texelFetch(scene, clamp(p + ivec2(1, -1), tile.xy, tile.zw), 0).rgb);
+    float sw = luma(texelFetch(scene, clamp(p + ivec2(-1, 1), tile.xy, tile.zw), 0).rgb);
+    float se = luma(texelFetch(scene, clamp(p + ivec2(1, 1), tile.xy, tile.zw), 0).rgb);
     float lm = luma(m);
     float lo = min(lm, min(min(nw, ne), min(sw, se)));
     float hi = max(lm, max(max(nw, ne), max(sw, se)));
@@ -58,8 +66,8 @@ vec3 fxaa(vec2 uv, vec2 texel) {
     vec2 dir = vec2(-((nw + ne) - (sw + se)), (nw + sw) - (ne + se));
     float reduce = max((nw + ne + sw + se) * 0.25 * REDUCE_MUL, REDUCE_MIN);
     dir = clamp(dir / (min(abs(dir.x), abs(dir.y)) + reduce), -SPAN_MAX, SPAN_MAX) * texel;
-    vec3 a = 0.5 * (texture(scene, uv + dir * (1.0 / 3.0 - 0.5)).rgb + texture(scene, uv + dir * (2.0 / 3.0 - 0.5)).rgb);
-    vec3 b = 0.5 * a + 0.25 * (texture(scene, uv - dir * 0.5).rgb + texture(scene, uv + dir * 0.5).rgb);
+    vec3 a = 0.5 * (tap(uv + dir * (1.0 / 3.0 - 0.5), texel) + tap(uv + dir * (2.0 / 3.0 - 0.5), texel));
+    vec3 b = 0.5 * a + 0.25 * (tap(uv - dir * 0.5, texel) + tap(uv + dir * 0.5, texel));
     float lb = luma(b);
     return (lb < lo || lb > hi) ? a : b;
 }
