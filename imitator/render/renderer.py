@@ -25,7 +25,6 @@ EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-ge
 
 Color = tuple[float, float, float]
 CHUNK = 32  # frames whose geometry is computed in one go
-BATCH = 8   # frames drawn per trip through the GL pipeline (render.atlas)
 ANTIALIAS = ("fxaa", "msaa", "none")
 FXAA_REACH = 3  # pixels an FXAA output reads around itself (shaders/fxaa.frag: SPAN_MAX / 2, plus bilinear taps)
 
@@ -48,10 +47,13 @@ class RenderOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
     crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
     redraw_moved: bool = True    # per frame, redraw only around what moved since it was drawn (render.redraw)
+    batch: int = 8               # frames drawn per trip through the GL pipeline (render.atlas)
 
     def __post_init__(self) -> None:
         if self.antialias not in ANTIALIAS:
             raise ValueError(f"antialias is one of {ANTIALIAS}, got {self.antialias!r}")
+        if self.batch < 1:
+            raise ValueError(f"batch is at least 1 frame, got {self.batch}")
 
 
 def _shader(name: str) -> str:
@@ -101,15 +103,13 @@ class Renderer:
         # Every frame of a batch has its own buffers: rewriting one buffer between draws of a batch would
         # make llvmpipe wait for the draws that read it.
         self._buffers = [{name: ctx.buffer(reserve=n * 4 * width, dynamic=True)
-                          for name, width in (("position", 3), ("normal", 3), ("color", 4))} for _ in range(BATCH)]
+                          for name, width in (("position", 3), ("normal", 3), ("color", 4))} for _ in range(o.batch)]
         self._vaos = [ctx.vertex_array(self._program, [(b["position"], "3f", "in_position"), (b["normal"], "3f", "in_normal"),
                                                        (b["color"], "4f", "in_color"), (uv, "2f", "in_uv")],
                                        index_buffer=index) for b in self._buffers]
         self._samples = min(o.samples, ctx.max_samples) if o.antialias == "msaa" else 0
         self._fxaa = o.antialias == "fxaa"
-        self._post = ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=_shader("post.frag"))
-        self._post["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
-        self._post_vao = ctx.vertex_array(self._post, [])
+        self._posts: dict[bool, tuple] = {}  # yuv -> the post pass's (program, vertex array), see _post
         self._reach = FXAA_REACH if self._fxaa else 0  # pixels of a drawn box that depend on pixels around it
         self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> framebuffers, see _target
         self._texture = None
@@ -160,7 +160,7 @@ class Renderer:
             (mesh, whole) for mesh in meshes)
         frame = self._frame_yuv420 if yuv else self._frame
         image = np.empty((crop.height, crop.width, 3), np.uint8)  # the crop's pixels, updated in place
-        for batch in _batches(plan, BATCH):
+        for batch in _batches(plan, self.options.batch):
             for (_, box), pixels in zip(batch, self._draw(batch, camera, texture, crop, yuv)):
                 if box is not None:
                     x, y, w, h = box
@@ -295,6 +295,17 @@ class Renderer:
             self._targets[key] = (scene, resolved, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
         return self._targets[key]
 
+    def _post(self, yuv: bool) -> tuple:
+        """The post pass's (program, vertex array) for this renderer's anti-aliasing and `yuv` (under the lock):
+        one program per pair, the switches compiled in (shaders/post.frag says why)."""
+        if yuv not in self._posts:
+            source = _shader("post.frag").replace(
+                "\n", f"\n#define SMOOTH_EDGES {int(self._fxaa)}\n#define TO_YUV {int(yuv)}\n", 1)  # after #version
+            program = self._ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=source)
+            program["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
+            self._posts[yuv] = program, self._ctx.vertex_array(program, [])
+        return self._posts[yuv]
+
     def _empty_frame(self, yuv: bool = False) -> np.ndarray:
         """The full frame with nothing in it (under the lock): what lies outside every crop; (H, W, 3) RGB,
         or with yuv the packed (H * 3 / 2, W) planes."""
@@ -382,7 +393,7 @@ class Renderer:
         """Draw the uploaded meshes (the i-th frame's buffers for boxes[i]; or only the background) into `crop`
         (under the lock) -> each box's (h, w, 3) uint8, top row first. Boxes are GL's (x, y, w, h) in the crop.
         As many frames as the atlas holds go through each round trip (render.atlas)."""
-        scene, resolved, final = self._target(*atlas_size(crop.width, crop.height, BATCH))
+        scene, resolved, final = self._target(*atlas_size(crop.width, crop.height, self.options.batch))
         out: list[np.ndarray] = []
         while len(out) < len(boxes):
             tiles = pack(boxes[len(out):], self._reach, (crop.width, crop.height), scene.size)
@@ -420,12 +431,13 @@ class Renderer:
             final.use()
             ctx.disable(ctx.DEPTH_TEST)
             source.color_attachments[0].use(1)
-            self._post["smooth_edges"].value, self._post["to_yuv"].value = self._fxaa, yuv
+            program, post = self._post(yuv)
             for tile in tiles:
-                x, y, w, h = tile.moved(tile.drawn)
-                self._post["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
+                if self._fxaa:
+                    x, y, w, h = tile.moved(tile.drawn)
+                    program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
                 final.scissor = tile.moved(tile.box)
-                self._post_vao.render(vertices=3)
+                post.render(vertices=3)
             source = final
         data = np.frombuffer(source.read(viewport=used, components=3, alignment=1), np.uint8)
         atlas = data.reshape(used[3], used[2], 3)
