@@ -47,7 +47,8 @@ class RenderOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
     crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
     redraw_moved: bool = True    # per frame, redraw only around what moved since it was drawn (render.redraw)
-    batch: int = 8               # frames drawn per trip through the GL pipeline (render.atlas)
+    batch: int = 8               # frames drawn per trip through the GL pipeline (render.atlas): fewer
+                                 # hand-offs to llvmpipe's threads and waits for them
 
     def __post_init__(self) -> None:
         if self.antialias not in ANTIALIAS:
@@ -74,9 +75,9 @@ def _create_context():
 class Renderer:
     """An offscreen renderer that keeps its GL context and buffers: create once, render many.
 
-    Thread-safe: each frame is drawn under a lock, and no state is kept between frames (the texture is
-    uploaded again whenever a frame asks for another one), so generators from several threads (or
-    interleaved in one) can share a renderer."""
+    Thread-safe: each batch of frames (RenderOptions.batch) is drawn under a lock, and no state is kept
+    between batches (the texture is uploaded again whenever a batch asks for another one), so generators from
+    several threads (or interleaved in one) can share a renderer."""
 
     def __init__(self, options: RenderOptions = RenderOptions(), mesh: Topology | np.ndarray = MEDIAPIPE_468):
         topology = mesh if isinstance(mesh, Topology) else None
@@ -374,7 +375,8 @@ class Renderer:
     def _draw(self, batch: list[tuple[tuple, Rect | None]], camera: Camera, texture: np.ndarray, crop: Crop,
               yuv: bool) -> list[np.ndarray | None]:
         """(mesh, box) per frame -> the pixels (h, w, 3) of each box (x, y, w, h in the crop, y down), None where
-        the box is None; (Y, U, V) instead of (R, G, B) with yuv (see shaders/post.frag). One GL round trip."""
+        the box is None; (Y, U, V) instead of (R, G, B) with yuv (see shaders/post.frag). One GL round trip
+        (more only if the atlas cannot hold them all), none if no box is drawn."""
         drawn = [(mesh, box) for mesh, box in batch if box is not None]
         if not drawn:
             return [None] * len(batch)
@@ -395,7 +397,7 @@ class Renderer:
         As many frames as the atlas holds go through each round trip (render.atlas)."""
         scene, resolved, final = self._target(*atlas_size(crop.width, crop.height, self.options.batch))
         out: list[np.ndarray] = []
-        while len(out) < len(boxes):
+        while len(out) < len(boxes):  # the atlas holds at least one whole crop: each trip draws a frame or more
             tiles = pack(boxes[len(out):], self._reach, (crop.width, crop.height), scene.size)
             out += self._draw_tiles(crop, tiles, len(out), mesh, yuv, scene, resolved, final)
         return out
