@@ -24,9 +24,10 @@ import gradio as gr
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.adapt import fit_summary
+from imitator.closures import fingerprint
 from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
-from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
+from imitator.pipeline import default_model, download_stem, export_downloads, picture_note, warm_up_styles
 from imitator.limits import Limits
 from imitator.outputs import OutputRetention, new_output_dir, output_root
 from imitator.progress import StageBar
@@ -237,7 +238,7 @@ def first_result() -> tuple[str, str, list[str], str] | None:
     if speech is None or FIRST_STYLE not in [e.name for e in style_store.list_styles(user_dir=os.devnull)]:
         return None
     model = default_model()
-    parts = [getattr(model, "model_id", "").encode(), speech.read_bytes(),
+    parts = [getattr(model, "model_id", "").encode(), fingerprint(model.closure_detector).encode(), speech.read_bytes(),
              (style_store.PRESET_DIR / f"{FIRST_STYLE}.json").read_bytes()]
     key = hashlib.sha256(b"|".join(parts)).hexdigest()[:16]
     folder = cache_dir() / f"first-{key}"
@@ -450,6 +451,7 @@ def main() -> None:
     ap.add_argument("--share", action="store_true")
     args = ap.parse_args()
     default_model()  # load once, before the first request, so a broken install fails at start
+    threading.Thread(target=warm_up_styles, daemon=True).start()  # the first style as quick as the next
     try:
         first = first_result()
     except (ImitatorError, OSError) as e:  # e.g. no EGL for rendering: the app still starts, without it

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, TopologyMismatchError, UnsupportedModelError, UsageError
-from .inference import as_template, features
+from .inference import as_template, features, with_closures
 from .metrics import closure_rate
 from .losses import lip_contact_loss, reconstruction_loss, velocity_loss
 from .model import Imitator
@@ -103,7 +103,8 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
     lip_vertices = get_topology(model.cfg.topology).lip_vertices.tolist() \
         if config.lip_region == "lips" and any(w is not None for w in weights) else None
     tmpl = as_template(model, template if template is not None else np.concatenate(targets).mean(0))
-    refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting, lip weights (1, T) or None)
+    refs = []  # (visemes (1, T, d), target (1, T, V, 3), frames used for fitting, lip weights (1, T) or None,
+    #          features (1, T, audio_dim): only the report's closure detector hears them)
     with torch.no_grad():
         for a, v, w in zip(audios, targets, weights):
             feats = features(model, a)
@@ -111,7 +112,7 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
             target = torch.as_tensor(np.asarray(v[:T]), dtype=torch.float32, device=device)[None]
             n_fit = max(2, int(round(T * (1 - config.holdout)))) if T > 4 else T
             lip = None if w is None else torch.as_tensor(np.asarray(w[:T]), dtype=torch.float32, device=device)[None]
-            refs.append((model.visemes(feats[:, :T]), target, n_fit, lip))
+            refs.append((model.visemes(feats[:, :T]), target, n_fit, lip, feats[:, :T]))
 
     def lip_term(pred, target, lip, frames: slice):
         if lip is None or not config.lip_weight:
@@ -121,7 +122,7 @@ def adapt(model: Imitator, audio: np.ndarray | list[np.ndarray], vertices: np.nd
 
     def losses(style: torch.Tensor, basis: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
         fit, held = 0.0, 0.0
-        for visemes, target, n, lip in refs:
+        for visemes, target, n, lip, _ in refs:
             pred = model.motion(visemes, style[None], tmpl, basis=basis)
             fitted, rest = slice(None, n), slice(n, None)
             f = reconstruction_loss(pred[:, fitted], target[:, fitted]) + lip_term(pred, target, lip, fitted) + \
@@ -169,18 +170,24 @@ def _fit_report(model: Imitator, refs: list, style: torch.Tensor, basis: nn.Line
     """Errors (mm) of the fitted style on the fitted and the held-out frames, the generic model's on the
     same held-out frames and face (Lip-sync: per frame the largest lip-vertex error), and the share of
     labelled closures where the fitted lips touch (lip distance under 1 mm within +-2 frames, the closure
-    rate of imitator.evaluate)."""
+    rate of imitator.evaluate). The meshes are those a person gets: with the model's closure detector's
+    closures (inference.with_closures)."""
     topology = get_topology(model.cfg.topology)
     # the topology's lips; all vertices for a toy mesh that only borrows the topology's name (tests)
     lip_vertices = topology.lip_vertices.tolist() if model.cfg.n_vertices == topology.n_vertices else slice(None)
     fit_err, held_err, held_sync, generic_sync, kept, closures = [], [], [], [], 0.0, 0
-    for visemes, target, n, lip in refs:
-        pred = model.motion(visemes, style[None], tmpl, basis=basis)[0]
+
+    def decoded(visemes, feats, style_vec, basis_=None):
+        pred = model.motion(visemes, style_vec, tmpl, basis=basis_)[0]
+        return torch.as_tensor(with_closures(model, feats, pred.cpu().numpy(), tmpl), device=pred.device)
+
+    for visemes, target, n, lip, feats in refs:
+        pred = decoded(visemes, feats, style[None], basis)
         err = (pred - target[0]).norm(dim=-1)
         fit_err.append(err[:n])
         held_err.append(err[n:])
         if n < target.shape[1]:
-            generic = model.motion(visemes[:, n:], None, tmpl)[0]
+            generic = decoded(visemes, feats, None)[n:]
             held_sync.append(err[n:, lip_vertices].max(dim=1).values)
             generic_sync.append((generic - target[0, n:]).norm(dim=-1)[:, lip_vertices].max(dim=1).values)
         if lip is not None:

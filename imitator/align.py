@@ -11,6 +11,7 @@ nothing is downloaded at run time.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -136,6 +137,29 @@ def language_warning(score: float | None) -> str | None:
         return None
     return ("the speech does not sound like English to the English-only recogniser (confidence "
             f"{score:.2f} < {NON_ENGLISH_LOGPROB}); no lip closures are labelled from it and the style may be less faithful")
+
+
+_SHARED_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _shared_aligner() -> Aligner:
+    return Aligner()
+
+
+def align_shared(audio: np.ndarray, text: str) -> Phones:
+    """`Aligner.align` on one aligner per process (creating one takes half a second of a style's 5 s), one
+    call at a time: a pocketsphinx decoder is not thread-safe."""
+    with _SHARED_LOCK:
+        return _shared_aligner().align(audio, text)
+
+
+def warm_up() -> None:
+    """Load what labelling a new style's lip closures needs (the aligner, the Whisper recogniser) now, so the
+    first style of a server is as quick as the next ones (the app calls this in the background at start)."""
+    with _SHARED_LOCK:
+        _shared_aligner()
+    _whisper()
 
 
 @lru_cache(maxsize=1)

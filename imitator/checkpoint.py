@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from .closures import load_detector, save_detector
 from .model import Imitator, ModelConfig
 from .topology import TOPOLOGY_FILE, load_folder_topology, save_topology, stored_topology
 
@@ -28,6 +29,8 @@ def save_model(model: Imitator, folder: str | os.PathLike, extra: dict | None = 
     save_file(state, tmp_w)
     tmp_c.write_text(json.dumps({"model": json.loads(model.cfg.to_json()), **(extra or {})}, indent=1))
     _save_topology(model.cfg.topology, folder)
+    if model.closure_detector is not None:
+        save_detector(model.closure_detector, folder)
     os.replace(tmp_w, folder / WEIGHTS)
     os.replace(tmp_c, folder / CONFIG)
     return folder
@@ -55,6 +58,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         encoder = build_encoder(cfg.encoder)
     model = Imitator(cfg, model_id=model_hash(folder), meta=meta, audio_encoder=encoder)
     model.load_state_dict(state)
+    model.attach_closures(load_detector(folder))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval()

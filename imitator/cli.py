@@ -13,7 +13,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
     mix = [float(m) for m in args.mix.split(",")] if args.mix else None
     cfg = TrainConfig(data=args.data, out=args.out, encoder=args.encoder, epochs=args.epochs, lr=args.lr,
-                      lr_schedule=args.lr_schedule, batch_size=args.batch_size, architecture=args.architecture,
+                      lr_schedule=args.lr_schedule, weight_decay=args.weight_decay, batch_size=args.batch_size, architecture=args.architecture,
                       lip_weight=args.lip_weight, lip_region=args.lip_region, seed=args.seed, resume=args.resume,
                       max_sequences=args.max_sequences, mix=mix, identity_balance=args.identity_balance,
                       epoch_size=args.epoch_size, max_frames=args.max_frames, mirror=args.mirror, init=args.init,
@@ -39,6 +39,36 @@ def _cmd_make_corpus(args: argparse.Namespace) -> None:
 
         report = make_corpus(args.out, cfg, progress)
     print(report.summary())
+
+
+def _cmd_fit_closures(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .checkpoint import load_model, save_model
+    from .closures import ClosureConfig, FitConfig, fit_detector, labelled_sequences
+    from .data.dataset import Dataset
+    from .errors import ConfigError
+    from .inference import model_encoder
+
+    model = load_model(args.model, device="cpu")
+    encoder = model_encoder(model)
+    if encoder.trainable:
+        raise ConfigError("a closure detector hears frozen speech features; this model fine-tunes its encoder")
+    datasets = [Dataset(d) for d in args.data]
+    if any(d.fps != model.cfg.fps for d in datasets):
+        raise ConfigError(f"the datasets' frame rates must be the model's ({model.cfg.fps:g} fps)")
+    sequences = [s for d in datasets for s in labelled_sequences(d, encoder, args.augment_copies)]
+    cfg = ClosureConfig(encoder=model.cfg.encoder, audio_dim=model.cfg.audio_dim, context=args.context,
+                        hidden=args.hidden, threshold=args.threshold, fps=model.cfg.fps)
+    with tqdm(total=args.steps, desc="closure detector", unit="step") as bar:
+        def progress(step: int, total: int, loss: float) -> None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{loss:.3f}")
+
+        detector = fit_detector(sequences, cfg, FitConfig(steps=args.steps, seed=args.seed), progress)
+    model.attach_closures(detector)
+    out = save_model(model, args.out or args.model, extra={k: v for k, v in model.meta.items() if k != "model"})
+    print(f"closure detector ({len(sequences)} labelled sequences) written to {out}")
 
 
 def _cmd_label_lips(args: argparse.Namespace) -> None:
@@ -235,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=1e-4)
     t.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
                    help="cosine: decay the learning rate to lr/100 by the last epoch")
+    t.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay (0: none)")
     t.add_argument("--batch-size", type=int, default=1, help="sequences per step (the paper uses 1)")
     t.add_argument("--architecture", default="imitator", choices=["imitator", "faceformer"],
                    help="faceformer: the FaceFormer-style baseline (periodic positions, ALiBi, style start token)")
@@ -263,6 +294,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--generic-from", action="append", default=None, metavar="DATA",
                    help="the generic style is the mean style of this dataset's people (repeatable; default: all)")
     t.set_defaults(func=_cmd_train)
+
+    fc = sub.add_parser("fit-closures", help="train a model's closure detector: the lips close on the m/b/p it hears")
+    fc.add_argument("model", help="checkpoint folder")
+    fc.add_argument("data", nargs="+", help="dataset folders with lip labels (their train split is used)")
+    fc.add_argument("--out", default=None, help="checkpoint folder to write (default: the model's own)")
+    fc.add_argument("--context", type=int, default=6, help="speech frames heard each side")
+    fc.add_argument("--hidden", type=int, default=0, help="hidden channels (0: linear)")
+    fc.add_argument("--threshold", type=float, default=0.7, help="closure probability a peak needs")
+    fc.add_argument("--steps", type=int, default=3000)
+    fc.add_argument("--augment-copies", type=int, default=2, help="degraded copies of each sequence heard too")
+    fc.add_argument("--seed", type=int, default=0)
+    fc.set_defaults(func=_cmd_fit_closures)
 
     m = sub.add_parser("make-corpus", help="generate the synthetic speech-to-face training corpus")
     m.add_argument("--out", required=True, help="dataset folder to create")

@@ -4,12 +4,14 @@ evaluation, training's feature cache and the benchmarks).
     features(model, audio)            (N,) 16 kHz -> (1, T, audio_dim) at the model's frame rate
     model.visemes(features, style)    the autoregressive viseme decoder
     model.motion(visemes, style, template, basis)
+    with_closures(model, features, vertices, template)   the lips closed where a closure is heard
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .closures import close_detected
 from .encoders import AudioEncoder, build_encoder, features_at_fps
 from .model import Imitator
 from .topology import get_topology
@@ -49,4 +51,17 @@ def predict_vertices(model: Imitator, audio: np.ndarray, style=None, template=No
     template: the person's neutral face (V, 3); None uses the model's mean training face.
     basis: an adapted deformation basis (a Style's); None uses the model's."""
     feats = features(model, audio, n_frames)
-    return model(feats, style=style, template=as_template(model, template), basis=basis)[0].cpu().numpy()
+    face = as_template(model, template)
+    vertices = model(feats, style=style, template=face, basis=basis)[0].cpu().numpy()
+    return with_closures(model, feats, vertices, face)
+
+
+def with_closures(model: Imitator, feats: torch.Tensor, vertices: np.ndarray,
+                  template: torch.Tensor | None = None) -> np.ndarray:
+    """(T, V, 3) decoded meshes with the lips closed at the m/b/p closures the model's closure detector
+    hears in `feats` (imitator.closures); unchanged for a model without one. template: the face they were
+    decoded on (None: the model's mean face)."""
+    if model.closure_detector is None:
+        return vertices
+    face = (model.template if template is None else template).detach().cpu().numpy()
+    return close_detected(model.closure_detector, feats, vertices, face, get_topology(model.cfg.topology))

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from .align import BILABIALS, NON_ENGLISH_LOGPROB, Aligner, AlignmentError, Phones, transcribe, transcribe_scored
+from .align import (BILABIALS, NON_ENGLISH_LOGPROB, Aligner, AlignmentError, Phones, align_shared, transcribe,
+                    transcribe_scored)
 from .data.dataset import Dataset, write_index
 from .topology import MEDIAPIPE_468, Topology, get_topology, lip_distance
 
@@ -116,7 +117,7 @@ def listen(audio: np.ndarray, transcript: str = "") -> Heard:
     if not text:
         return Heard(text, None, "no words recognised", score)
     try:
-        return Heard(text, Aligner().align(audio, text), "", score)
+        return Heard(text, align_shared(audio, text), "", score)
     except AlignmentError as e:
         return Heard(text, None, f"alignment failed ({e})", score)
 

@@ -306,6 +306,13 @@ class Imitator(nn.Module):
         # The mean face of the training identities: the face used when a caller gives no template.
         tmpl = template if template is not None else torch.zeros(cfg.n_vertices, 3)
         self.register_buffer("template", tmpl.float().reshape(cfg.n_vertices, 3).clone())
+        self.attach_closures(None)
+
+    def attach_closures(self, detector: nn.Module | None) -> None:
+        """Give the model a closure detector (imitator.closures), or take it away (None). It lives beside the
+        weights, not in them: a plain attribute, not a submodule, so state_dict() and the weights' hash
+        (which saved styles are tied to) stay the decoder's alone."""
+        self.__dict__["closure_detector"] = detector
 
     @property
     def style_in_visemes(self) -> bool:

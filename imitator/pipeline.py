@@ -22,7 +22,7 @@ from .blinks import BlinkConfig, apply_blinks, blink_closure
 from .export import GlbOptions
 from .checkpoint import load_model
 from .errors import ImitatorError, ModelOutputError, NoAudioStreamError, OutputWriteError, VideoTooShortError
-from .inference import features
+from .inference import features, with_closures
 from .lazy import cached_once
 from .limits import check_upload
 from .model import Imitator
@@ -92,17 +92,28 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
     with torch.inference_mode():
         feats = features(model, audio)
         visemes = model.visemes(feats, vector)
-        verts = model.motion(visemes, vector, template, basis)[0].cpu().numpy()
+        verts = with_closures(model, feats, model.motion(visemes, vector, template, basis)[0].cpu().numpy(), template)
         generic = None
         if compare_generic:  # Imitator's visemes do not depend on the style: decode them once
             generic_visemes = model.visemes(feats) if model.style_in_visemes else visemes
-            generic = model.motion(generic_visemes, None, template)[0].cpu().numpy()
+            generic = with_closures(model, feats, model.motion(generic_visemes, None, template)[0].cpu().numpy(),
+                                    template)
     if not np.isfinite(verts).all() or (generic is not None and not np.isfinite(generic).all()):
         raise ModelOutputError(f"the model produced NaN or infinite vertices with style {label!r}; "
                                "the style or the model checkpoint is damaged")
     return Animation(verts.astype(np.float32), get_topology(model.cfg.topology).faces, model.cfg.fps, audio, label,
                      generic, texture, topology=model.cfg.topology, sound=sound, sound_rate=sound_rate,
                      speech_name=speech_name)
+
+
+def warm_up_styles() -> None:
+    """Load what `create_style` needs besides the model (MediaPipe, the Whisper recogniser, the aligner: about
+    1.2 s in a fresh process) ahead of the first style; the app calls it in the background at start."""
+    import mediapipe  # noqa: F401
+
+    from .align import warm_up
+
+    warm_up()
 
 
 def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from .checkpoint import load_model, save_model
 from .contact import RestConfig, closed_at_rest, rest_in_pauses
-from .data.dataset import Dataset, SequenceInfo
+from .data.dataset import Dataset, Sequence, SequenceInfo
 from .data.speech import AugmentConfig, augment
 from .encoders import build_encoder, features_at_fps, resample_features
 from .errors import ConfigError, DatasetError
@@ -332,7 +332,6 @@ def collate(examples: list[Example], model: Imitator, device) -> Batch:
 
 def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names: tuple[str, ...],
                   cfg: TrainConfig, rank: int = 0) -> list[Example]:
-    cache = _feature_cache_dir(data.root, encoder.cache_key)
     examples = []
     for info in tqdm(infos, desc="audio features", disable=not cfg.progress or rank != 0 or not infos,
                      leave=False):
@@ -340,12 +339,9 @@ def load_examples(data: Dataset, infos: list[SequenceInfo], encoder, style_names
         T = len(seq.vertices)
         feats, augmented = None, ()
         if not encoder.trainable:
-            feats = _sequence_features(cache, info.id, lambda: features_at_fps(encoder, seq.audio, data.fps, T), T)
             copies = cfg.augment_copies if cfg.augment_audio > 0 and info.split == "train" else 0
-            augmented = tuple(
-                _sequence_features(cache, f"{info.id}.{AUGMENT_KEY}{k}",
-                                   lambda k=k: features_at_fps(encoder, degraded(seq.audio, info.id, k), data.fps, T), T)
-                for k in range(copies))
+            feats, *augmented = sequence_features(data, seq, encoder, copies)
+            augmented = tuple(augmented)
         lip = seq.lip_weights if cfg.lip_weight else np.zeros(T, np.float32)
         style = style_names.index(info.identity) if info.identity in style_names else None
         template = closed_at_rest(seq.template, get_topology(data.topology)) if cfg.closed_rest_lips else seq.template
@@ -372,6 +368,17 @@ def degraded(audio: np.ndarray, sequence_id: str, copy: int) -> np.ndarray:
 def heard_as(example: Example, copy: int) -> Example:
     """The example with the features of degraded copy `copy` (-1: its own audio)."""
     return example if copy < 0 else replace(example, features=example.augmented[copy])
+
+
+def sequence_features(data: Dataset, seq: Sequence, encoder, copies: int = 0) -> list[torch.Tensor]:
+    """A sequence's frozen-encoder features, (T, audio_dim) at the dataset's frame rate, then those of its
+    first `copies` degraded copies; cached beside the dataset (computed once per sequence and recipe)."""
+    cache = _feature_cache_dir(data.root, encoder.cache_key)
+    info, T = seq.info, len(seq.vertices)
+    own = _sequence_features(cache, info.id, lambda: features_at_fps(encoder, seq.audio, data.fps, T), T)
+    return [own] + [_sequence_features(cache, f"{info.id}.{AUGMENT_KEY}{k}",
+                                       lambda k=k: features_at_fps(encoder, degraded(seq.audio, info.id, k), data.fps, T), T)
+                    for k in range(copies)]
 
 
 def _sequence_features(cache: Path | None, key: str, compute, n_frames: int) -> torch.Tensor:

@@ -37,10 +37,14 @@ if [ "$REAL" != "--synthetic-only" ]; then
     --audio-context 6 --augment-audio 0.5 --rest-in-pauses 0.5 \
     --epochs 30 --epoch-size 400 --batch-size 8 --lr 1e-3 --lip-weight 30 --lip-region lips --seed 0
   FINAL="$WORK/model/last"
+  # The closure detector beside the weights (imitator/closures.py): lips closed on the m/b/p it hears; linear,
+  # +-6 frames, threshold 0.7, chosen on the validation people (docs/model.md "Closure detector"). 1 minute.
+  $PY -m imitator fit-closures "$FINAL" "$WORK/corpus" "$WORK/real" --context 6 --hidden 0 --threshold 0.7
 fi
 
 rm -rf imitator/weights/default && mkdir -p imitator/weights/default
 cp "$FINAL/model.safetensors" "$FINAL/config.json" imitator/weights/default/
+[ -f "$FINAL/closures.safetensors" ] && cp "$FINAL/closures.safetensors" "$FINAL/closures.json" imitator/weights/default/
 $PY scripts/plot_training.py "$WORK/synthetic" docs/images/training_curve.png --label "stage 1: synthetic (lip loss x30 on the lips)"
 $PY scripts/make_presets.py --data "$WORK/corpus" --out imitator/presets
 echo "bundled model and presets written; evaluate with: $PY -m benchmarks.quality --data $WORK/corpus" \

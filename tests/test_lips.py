@@ -77,6 +77,20 @@ def test_alignment_finds_the_bilabials_in_order(aligner):
     assert phones[0][0] == SILENCE and phones[0][2] >= 0.15  # the 0.25 s of leading silence
 
 
+@needs_espeak
+def test_the_shared_aligner_equals_a_fresh_one_call_after_call_and_across_threads(aligner):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from imitator.align import align_shared
+
+    clips = [(text, np.concatenate([np.zeros(3000, np.float32), synthesize(text, Voice("en-us", "m3", 160, 50))]))
+             for text in ("Bob may pay", "a map of the moon", "people bring pebbles")]
+    fresh = [Aligner().align(audio, text) for text, audio in clips]
+    with ThreadPoolExecutor(3) as pool:  # one decoder, so calls must wait for each other
+        shared = list(pool.map(lambda c: align_shared(c[1], c[0]), clips + clips))
+    assert shared == fresh + fresh
+
+
 def test_alignment_drops_unknown_words_and_refuses_empty_text(aligner):
     known, unknown = aligner.known_words("My zqxwv map")
     assert known == ["my", "map"] and unknown == ["zqxwv"]
