@@ -105,16 +105,17 @@ def speaking() -> np.ndarray:
 def test_redrawing_what_moved_equals_redrawing_everything(speaking):
     options = RenderOptions(width=SIZE, height=SIZE)
     with Renderer(options) as partial, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
-        boxes = []
+        boxes = []  # (crop, box) of every frame drawn
         draw = partial._draw_gl
-        partial._draw_gl = lambda crop, mesh=True, box=None, yuv=False: boxes.append((crop, box)) or draw(
-            crop, mesh, box, yuv)
+        partial._draw_gl = lambda crop, rects, mesh=True, yuv=False: boxes.extend(
+            (crop, rect) for rect in rects) or draw(crop, rects, mesh, yuv)
         texture = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
         a, b = partial.render_frames(speaking, texture=texture), every.render_frames(speaking, texture=texture)
         assert_same_picture(a, b)
         assert np.abs(a[0].astype(int) - a[len(a) // 2]).mean() > 0.5  # the mouth did move
-        crop = boxes[-1][0]
-        areas = [box[2] * box[3] for _, box in boxes if box is not None]
+        crop = boxes[0][0]
+        assert boxes[0][1] == (0, 0, crop.width, crop.height)  # the first frame is drawn whole
+        areas = [box[2] * box[3] for c, box in boxes[1:] if c == crop]  # (not the background, drawn once)
         assert len(areas) >= len(speaking) // 2  # most frames redrew something...
         assert max(areas) < 0.8 * crop.width * crop.height  # ...and never the whole face
         boxes.clear()

@@ -12,6 +12,7 @@ import numpy as np
 from ..avatar import Avatar, AvatarOptions
 from ..errors import RenderError
 from ..topology import MEDIAPIPE_468, Topology
+from .atlas import Rect, Tile, atlas_size, pack
 from .camera import Camera
 from .colormap import heat_colors, nice_vmax
 from .crop import Crop, fit_crop
@@ -46,10 +47,14 @@ class RenderOptions:
     avatar: AvatarOptions = field(default_factory=AvatarOptions)  # eyes, mouth inside, teeth
     crop: bool = True            # draw only the box the face can touch (same pixels, about half the work)
     redraw_moved: bool = True    # per frame, redraw only around what moved since it was drawn (render.redraw)
+    batch: int = 8               # frames drawn per trip through the GL pipeline (render.atlas): fewer
+                                 # hand-offs to llvmpipe's threads and waits for them
 
     def __post_init__(self) -> None:
         if self.antialias not in ANTIALIAS:
             raise ValueError(f"antialias is one of {ANTIALIAS}, got {self.antialias!r}")
+        if self.batch < 1:
+            raise ValueError(f"batch is at least 1 frame, got {self.batch}")
 
 
 def _shader(name: str) -> str:
@@ -70,9 +75,9 @@ def _create_context():
 class Renderer:
     """An offscreen renderer that keeps its GL context and buffers: create once, render many.
 
-    Thread-safe: each frame is drawn under a lock, and no state is kept between frames (the texture is
-    uploaded again whenever a frame asks for another one), so generators from several threads (or
-    interleaved in one) can share a renderer."""
+    Thread-safe: each batch of frames (RenderOptions.batch) is drawn under a lock, and no state is kept
+    between batches (the texture is uploaded again whenever a batch asks for another one), so generators from
+    several threads (or interleaved in one) can share a renderer."""
 
     def __init__(self, options: RenderOptions = RenderOptions(), mesh: Topology | np.ndarray = MEDIAPIPE_468):
         topology = mesh if isinstance(mesh, Topology) else None
@@ -94,18 +99,18 @@ class Renderer:
         self._background["bottom"].value = tuple(o.background_bottom)
         self._background_vao = ctx.vertex_array(self._background, [])
         n = self.avatar.n_extended
-        self._buffers = {name: ctx.buffer(reserve=n * 4 * width, dynamic=True)
-                         for name, width in (("position", 3), ("normal", 3), ("color", 4))}
         uv = ctx.buffer(self.avatar.uv.astype("f4").tobytes())
         index = ctx.buffer(self.avatar.faces.astype("i4").tobytes())
-        self._vao = ctx.vertex_array(
-            self._program, [(self._buffers["position"], "3f", "in_position"), (self._buffers["normal"], "3f", "in_normal"),
-                            (self._buffers["color"], "4f", "in_color"), (uv, "2f", "in_uv")], index_buffer=index)
+        # Every frame of a batch has its own buffers: rewriting one buffer between draws of a batch would
+        # make llvmpipe wait for the draws that read it.
+        self._buffers = [{name: ctx.buffer(reserve=n * 4 * width, dynamic=True)
+                          for name, width in (("position", 3), ("normal", 3), ("color", 4))} for _ in range(o.batch)]
+        self._vaos = [ctx.vertex_array(self._program, [(b["position"], "3f", "in_position"), (b["normal"], "3f", "in_normal"),
+                                                       (b["color"], "4f", "in_color"), (uv, "2f", "in_uv")],
+                                       index_buffer=index) for b in self._buffers]
         self._samples = min(o.samples, ctx.max_samples) if o.antialias == "msaa" else 0
         self._fxaa = o.antialias == "fxaa"
-        self._post = ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=_shader("post.frag"))
-        self._post["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
-        self._post_vao = ctx.vertex_array(self._post, [])
+        self._posts: dict[bool, tuple] = {}  # yuv -> the post pass's (program, vertex array), see _post
         self._reach = FXAA_REACH if self._fxaa else 0  # pixels of a drawn box that depend on pixels around it
         self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> framebuffers, see _target
         self._texture = None
@@ -151,10 +156,17 @@ class Renderer:
         if colors is not None:
             colors = np.broadcast_to(np.asarray(colors, dtype=np.float32), vertices.shape)
         meshes = self._meshes(vertices, rest, colors)
-        draw = self._redraw_moved if self.options.redraw_moved else self._draw_each
+        whole = (0, 0, crop.width, crop.height)
+        plan = self._moved_boxes(meshes, camera, crop, yuv) if self.options.redraw_moved else (
+            (mesh, whole) for mesh in meshes)
         frame = self._frame_yuv420 if yuv else self._frame
-        for image in draw(meshes, camera, texture, crop, yuv):
-            yield frame(image, crop)
+        image = np.empty((crop.height, crop.width, 3), np.uint8)  # the crop's pixels, updated in place
+        for batch in _batches(plan, self.options.batch):
+            for (_, box), pixels in zip(batch, self._draw(batch, camera, texture, crop, yuv)):
+                if box is not None:
+                    x, y, w, h = box
+                    image[y:y + h, x:x + w] = pixels
+                yield frame(image, crop)
 
     def render_frames(self, vertices: np.ndarray, camera: Camera | None = None, colors: np.ndarray | None = None,
                       texture: np.ndarray | None = None) -> np.ndarray:
@@ -257,7 +269,7 @@ class Renderer:
         return fit_crop(camera, chunks, o.width, o.height)
 
     def _target(self, width: int, height: int):
-        """The (scene, resolved, final) framebuffers of one size (under the lock); the last few sizes are
+        """The (scene, resolved, final) framebuffers of one atlas size (under the lock); the last few sizes are
         kept. The scene is drawn into the first (multisampled for MSAA, else into a texture), resolved into
         the second (a texture; MSAA only, else None), and the post pass (shaders/post.frag: FXAA, YUV)
         reads that texture and writes the third."""
@@ -284,12 +296,23 @@ class Renderer:
             self._targets[key] = (scene, resolved, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
         return self._targets[key]
 
+    def _post(self, yuv: bool) -> tuple:
+        """The post pass's (program, vertex array) for this renderer's anti-aliasing and `yuv` (under the lock):
+        one program per pair, the switches compiled in (shaders/post.frag says why)."""
+        if yuv not in self._posts:
+            source = _shader("post.frag").replace(
+                "\n", f"\n#define SMOOTH_EDGES {int(self._fxaa)}\n#define TO_YUV {int(yuv)}\n", 1)  # after #version
+            program = self._ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=source)
+            program["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
+            self._posts[yuv] = program, self._ctx.vertex_array(program, [])
+        return self._posts[yuv]
+
     def _empty_frame(self, yuv: bool = False) -> np.ndarray:
         """The full frame with nothing in it (under the lock): what lies outside every crop; (H, W, 3) RGB,
         or with yuv the packed (H * 3 / 2, W) planes."""
         if yuv not in self._backdrops:
             o = self.options
-            image = self._draw_gl(Crop.full(o.width, o.height), mesh=False, yuv=yuv)
+            image = self._draw_gl(Crop.full(o.width, o.height), [(0, 0, o.width, o.height)], mesh=False, yuv=yuv)[0]
             self._backdrops[yuv] = _paste_yuv420(np.empty((o.height * 3 // 2, o.width), np.uint8), image, 0, 0) \
                 if yuv else image
         return self._backdrops[yuv]
@@ -300,29 +323,22 @@ class Renderer:
             part = slice(start, start + CHUNK)
             yield from zip(*self._geometry(vertices[part], rest, None if colors is None else colors[part]))
 
-    def _draw_each(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
-                   crop: Crop, yuv: bool) -> Iterator[np.ndarray]:
-        """The crop's pixels, every one drawn for every frame."""
+    def _moved_boxes(self, meshes: Iterator[tuple], camera: Camera, crop: Crop,
+                     yuv: bool) -> Iterator[tuple[tuple, Rect | None]]:
+        """(mesh, box) per frame: the box (x, y, w, h in the crop, y down) to redraw: the whole crop for the first
+        frame, then the box around what moved since the image showed it (render.redraw), or None when nothing
+        did. Boxes depend only on geometry, so a batch's boxes are known before any of it is drawn."""
+        shown = None
         for mesh in meshes:
-            yield self._draw(*mesh, camera, texture, crop, yuv=yuv)
-
-    def _redraw_moved(self, meshes: Iterator[tuple], camera: Camera, texture: np.ndarray,
-                      crop: Crop, yuv: bool) -> Iterator[np.ndarray]:
-        """The crop's pixels: the first frame drawn whole, then only the box around what moved since the
-        image showed it (render.redraw); the same array, updated in place, is yielded for every frame."""
-        image, shown = None, None
-        for positions, normals, shades in meshes:
-            if image is None:
-                image, shown = self._draw(positions, normals, shades, camera, texture, crop, yuv=yuv), Shown.of(
-                    positions, normals, shades)
+            if shown is None:
+                shown, box = Shown.of(*mesh), (0, 0, crop.width, crop.height)
             else:
-                changed = shown.changed(positions, normals, shades)
-                box = moved_box(changed, self.avatar.faces, shown, positions, camera, crop, self._reach)
+                changed = shown.changed(*mesh)
+                box = moved_box(changed, self.avatar.faces, shown, mesh[0], camera, crop, self._reach)
                 if box is not None:
-                    x, y, w, h = box = _even(box, crop) if yuv else box  # whole 2x2 chroma blocks
-                    image[y:y + h, x:x + w] = self._draw(positions, normals, shades, camera, texture, crop, box, yuv)
-                    shown.update(changed, positions, normals, shades)
-            yield image
+                    box = _even(box, crop) if yuv else box  # whole 2x2 chroma blocks
+                    shown.update(changed, *mesh)
+            yield mesh, box
 
     def _geometry(self, vertices: np.ndarray, rest: np.ndarray, albedo: np.ndarray | None):
         """(T, V, 3) frames -> the avatar's (T, V', 3) positions, (T, V', 3) normals and (T, V', 4) colours,
@@ -356,66 +372,86 @@ class Renderer:
             frame = self._empty_frame(yuv=True).copy()
         return _paste_yuv420(frame, image, crop.x, crop.y)
 
-    def _draw(self, positions: np.ndarray, normals: np.ndarray, colors: np.ndarray, camera: Camera,
-              texture: np.ndarray, crop: Crop, box: tuple[int, int, int, int] | None = None,
-              yuv: bool = False) -> np.ndarray:
-        """One mesh drawn into the crop -> the crop's (h, w, 3) pixels, or only those of `box` (x, y, w, h in
-        the crop's pixels, y down); (Y, U, V) instead of (R, G, B) with yuv (see shaders/post.frag)."""
+    def _draw(self, batch: list[tuple[tuple, Rect | None]], camera: Camera, texture: np.ndarray, crop: Crop,
+              yuv: bool) -> list[np.ndarray | None]:
+        """(mesh, box) per frame -> the pixels (h, w, 3) of each box (x, y, w, h in the crop, y down), None where
+        the box is None; (Y, U, V) instead of (R, G, B) with yuv (see shaders/post.frag). One GL round trip
+        (more only if the atlas cannot hold them all), none if no box is drawn."""
+        drawn = [(mesh, box) for mesh, box in batch if box is not None]
+        if not drawn:
+            return [None] * len(batch)
         with self._lock, self._ctx:
             self._upload(texture)
-            for name, data in (("position", positions), ("normal", normals), ("color", colors)):
-                self._buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
+            for buffers, ((positions, normals, colors), _) in zip(self._buffers, drawn):
+                for name, data in (("position", positions), ("normal", normals), ("color", colors)):
+                    buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            return self._draw_gl(crop, box=box, yuv=yuv)
+            pixels = iter(self._draw_gl(crop, [(x, crop.height - y - h, w, h) for _, (x, y, w, h) in drawn],
+                                        yuv=yuv))  # GL rows run bottom-up
+        return [None if box is None else next(pixels) for _, box in batch]
 
-    def _draw_gl(self, crop: Crop, mesh: bool = True, box: tuple[int, int, int, int] | None = None,
-                 yuv: bool = False) -> np.ndarray:
-        """Draw the uploaded mesh (or only the background) into `crop` (under the lock) -> (h, w, 3) uint8 of
-        the crop, or of `box` in it: a scissor keeps llvmpipe (clear, draw, resolve) inside the box."""
+    def _draw_gl(self, crop: Crop, boxes: list[Rect], mesh: bool = True, yuv: bool = False) -> list[np.ndarray]:
+        """Draw the uploaded meshes (the i-th frame's buffers for boxes[i]; or only the background) into `crop`
+        (under the lock) -> each box's (h, w, 3) uint8, top row first. Boxes are GL's (x, y, w, h) in the crop.
+        As many frames as the atlas holds go through each round trip (render.atlas)."""
+        scene, resolved, final = self._target(*atlas_size(crop.width, crop.height, self.options.batch))
+        out: list[np.ndarray] = []
+        while len(out) < len(boxes):  # the atlas holds at least one whole crop: each trip draws a frame or more
+            tiles = pack(boxes[len(out):], self._reach, (crop.width, crop.height), scene.size)
+            out += self._draw_tiles(crop, tiles, len(out), mesh, yuv, scene, resolved, final)
+        return out
+
+    def _draw_tiles(self, crop: Crop, tiles: list[Tile], first: int, mesh: bool, yuv: bool,
+                    scene, resolved, final) -> list[np.ndarray]:
+        """One round trip: every tile's scene (the i-th tile's mesh from the buffers of frame first + i), one
+        post pass and one read of the atlas -> each tile's box, top row first. Each tile's viewport is the
+        crop's, shifted by whole (even) pixels, so the tile's pixels are the crop's; a scissor keeps llvmpipe
+        (clear, draw) inside the tile."""
         ctx = self._ctx
-        scene, resolved, final = self._target(crop.width, crop.height)
-        scene.viewport = crop.viewport
-        x, y, w, h = box or (0, 0, crop.width, crop.height)
-        scissor = (x, crop.height - y - h, w, h)  # GL rows run bottom-up
-        # FXAA reads `_reach` pixels around each output pixel: the scene is drawn that much wider
-        scene.scissor = None if box is None else _grown(scissor, self._reach, crop)
-        final.scissor = None if box is None else scissor
         scene.use()
-        ctx.clear(depth=1.0)
         ctx.disable(ctx.CULL_FACE)  # both sides drawn: openings show the mesh's back
-        ctx.enable(ctx.DEPTH_TEST)
-        if mesh:
-            ctx.depth_func = "<"
-            self._vao.render()
-        ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
-        self._background_vao.render(vertices=3)
+        for i, tile in enumerate(tiles, first):
+            x, y, w, h = crop.viewport
+            scene.viewport = (x + tile.shift[0], y + tile.shift[1], w, h)
+            scene.scissor = tile.moved(tile.drawn)
+            scene.clear(depth=1.0)
+            ctx.enable(ctx.DEPTH_TEST)
+            if mesh:
+                ctx.depth_func = "<"
+                self._vaos[i].render()
+            ctx.depth_func = "<="  # the background sits at the far plane (depth 1): only where nothing was drawn
+            self._background_vao.render(vertices=3)
+        used = (0, 0, max(t.moved(t.drawn)[0] + t.drawn[2] for t in tiles),
+                max(t.moved(t.drawn)[1] + t.drawn[3] for t in tiles))
         source = scene
         if resolved is not None:
-            resolved.viewport, resolved.scissor = crop.viewport, scene.scissor
+            scene.scissor = used  # the blit below keeps to the scissor
             ctx.copy_framebuffer(resolved, scene)  # the MSAA resolve
             source = resolved
         if self._fxaa or yuv:
-            final.viewport = (0, 0, crop.width, crop.height)
             final.use()
             ctx.disable(ctx.DEPTH_TEST)
             source.color_attachments[0].use(1)
-            self._post["smooth_edges"].value, self._post["to_yuv"].value = self._fxaa, yuv
-            self._post_vao.render(vertices=3)
+            program, post = self._post(yuv)
+            for tile in tiles:
+                if self._fxaa:
+                    x, y, w, h = tile.moved(tile.drawn)
+                    program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
+                final.scissor = tile.moved(tile.box)
+                post.render(vertices=3)
             source = final
-        data = source.read(viewport=scissor, components=3, alignment=1)
-        return np.frombuffer(data, np.uint8).reshape(h, w, 3)[::-1].copy()
+        data = np.frombuffer(source.read(viewport=used, components=3, alignment=1), np.uint8)
+        atlas = data.reshape(used[3], used[2], 3)
+        out = []
+        for tile in tiles:
+            x, y, w, h = tile.moved(tile.box)
+            out.append(atlas[y:y + h, x:x + w][::-1])
+        return out
 
 
 # 8-bit sRGB (gamma 2.2) -> 8-bit of the power 1.1: face.frag squares the filtered texel for linear light.
 _HALF_LINEAR = np.round(255 * (np.arange(256) / 255) ** 1.1).astype(np.uint8)
-
-
-def _grown(box: tuple[int, int, int, int], by: int, crop: Crop) -> tuple[int, int, int, int]:
-    """A GL box (x, y, w, h) grown by `by` pixels on every side, within the crop."""
-    x, y, w, h = box
-    x0, y0 = max(x - by, 0), max(y - by, 0)
-    return x0, y0, min(x + w + by, crop.width) - x0, min(y + h + by, crop.height) - y0
 
 
 def _even(box: tuple[int, int, int, int], crop: Crop) -> tuple[int, int, int, int]:
@@ -434,6 +470,18 @@ def _paste_yuv420(packed: np.ndarray, image: np.ndarray, x: int, y: int) -> np.n
     chroma = packed[H:].reshape(2, H // 2, W // 2)  # the U plane, then the V plane
     chroma[:, y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image[::2, ::2, 1:].transpose(2, 0, 1)
     return packed
+
+
+def _batches(items: Iterator, n: int) -> Iterator[list]:
+    """Lists of n items in order (the last one shorter)."""
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _stack(frames: Iterator[np.ndarray], options: RenderOptions, panels: int = 1) -> np.ndarray:
