@@ -276,3 +276,23 @@ def test_outputs_are_cleaned_and_uploads_capped(server):
         f.truncate(40 * 2**20)  # over the server's IMITATOR_MAX_UPLOAD_MB=30
     with pytest.raises(Exception, match="exceeds the maximum file size|413|[Mm]aximum allowed size"):
         client.predict(handle_file(str(big)), "generic (no style)", False, api_name="/animate")
+
+
+def test_downloads_are_made_at_low_priority_and_errors_reach_the_caller():
+    import threading
+
+    import app
+
+    def niceness(x):
+        return x, os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), threading.current_thread().name
+
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    value, nice, name = app.at_low_priority(niceness, 7)
+    assert value == 7 and name == "imitator-downloads" and nice == min(mine + 10, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the caller's is untouched
+
+    def fails():
+        raise ValueError("no GLB today")
+
+    with pytest.raises(ValueError, match="no GLB today"):
+        app.at_low_priority(fails)
