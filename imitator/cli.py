@@ -59,7 +59,8 @@ def _cmd_fit_closures(args: argparse.Namespace) -> None:
         raise ConfigError(f"the datasets' frame rates must be the model's ({model.cfg.fps:g} fps)")
     sequences = [s for d in datasets for s in labelled_sequences(d, encoder, args.augment_copies)]
     cfg = ClosureConfig(encoder=model.cfg.encoder, audio_dim=model.cfg.audio_dim, context=args.context,
-                        hidden=args.hidden, threshold=args.threshold, fps=model.cfg.fps)
+                        hidden=args.hidden, threshold=args.threshold, hold=args.hold,
+                        fps=model.cfg.fps)
     with tqdm(total=args.steps, desc="closure detector", unit="step") as bar:
         def progress(step: int, total: int, loss: float) -> None:
             bar.update(step - bar.n)
@@ -304,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("--context", type=int, default=6, help="speech frames heard each side")
     fc.add_argument("--hidden", type=int, default=0, help="hidden channels (0: linear)")
     fc.add_argument("--threshold", type=float, default=0.7, help="closure probability a peak needs")
+    fc.add_argument("--hold", type=int, default=1, help="frames each side of a closure the lips stay shut too")
     fc.add_argument("--steps", type=int, default=3000)
     fc.add_argument("--augment-copies", type=int, default=2, help="degraded copies of each sequence heard too")
     fc.add_argument("--seed", type=int, default=0)

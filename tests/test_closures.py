@@ -98,12 +98,13 @@ def test_checkpoint_keeps_the_detector_beside_unchanged_weights(model, tmp_path)
 def test_every_decoding_path_closes_the_lips_where_closures_are_heard(model, speech):
     audio = speech
     open_mouth = predict_vertices(model, audio)
-    frames = np.arange(0, len(open_mouth), 4)  # where _always fires (min_gap 3)
+    # where _always fires (every min_gap + 1 = 4 frames), and the frame after, which `hold` keeps shut
+    frames = np.r_[np.arange(0, len(open_mouth), 4), np.arange(1, len(open_mouth), 4)]
     gap = lip_distance(open_mouth)[frames]
     # closable: the model alone leaves the lips apart, but not wider than a closure can be (ContactConfig)
     frames = frames[(gap > 1.0) & (gap <= ContactConfig().max_gap_mm)]
-    assert len(frames) >= 5
-    model.attach_closures(_always(ClosureConfig(hidden=0)))
+    assert len(frames) >= 5 and (frames % 4 == 1).any()
+    model.attach_closures(_always(ClosureConfig(hidden=0, hold=1)))
     try:
         closed = predict_vertices(model, audio)
         anim = animate(audio, model=model, compare_generic=True)
