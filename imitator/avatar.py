@@ -192,7 +192,7 @@ def _teeth(vertices: np.ndarray, rest: np.ndarray, t: Topology, o: AvatarOptions
     """The upper and lower teeth rows for each frame: (..., 2K, 3) each, edge row then root row."""
     k = _TOOTH_COLUMNS
     corners = rest[t.lip_inner]
-    width = np.ptp(corners[:, 0])
+    width = max(float(np.ptp(corners[:, 0])), 1e-6)  # a degenerate face (all zeros) gets flat rows, not NaN
     upper_mid, lower_mid = rest[t.upper_lip_mid].mean(0), rest[t.lower_lip_mid].mean(0)
     x = np.linspace(-0.5, 0.5, k) * 0.95 * width + corners[:, 0].mean()
     arch = 9.0 * ((x - x.mean()) / (0.5 * width)) ** 2       # the rows curve back toward the molars

@@ -152,3 +152,10 @@ def test_even_lighting_flattens_a_one_sided_light():
     ratio = lambda im: im[:, 200:230, 0].mean() / im[:, 30:60, 0].mean()  # noqa: E731
     assert ratio(lit.astype(float)) > 1.5 and ratio(out) < 1.15
     assert out[100:110, 100:140, 0].mean() < 0.5 * out[150:160, 100:140, 0].mean()
+
+
+def test_a_degenerate_face_gets_finite_eyes_and_teeth():
+    # e.g. a toy model's all-zero mean face: its mouth corners share one x, and the teeth rows divided by 0
+    avatar = Avatar.build(MP)
+    flat = np.zeros((1, MP.n_vertices, 3), np.float32)
+    assert np.isfinite(avatar.extend(flat, flat[0])).all()
