@@ -21,6 +21,7 @@ import urllib.parse
 from pathlib import Path
 
 import gradio as gr
+import torch
 
 from imitator import SAMPLE_RATE, Animation, animate, create_style, render_video, style_store
 from imitator.adapt import fit_summary
@@ -487,6 +488,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     ap.add_argument("--share", action="store_true")
     args = ap.parse_args()
+    # One thread for torch's own operations: the server's torch work is small tensors (the decoders, style
+    # adaptation's few hundred steps), where a second thread costs more in hand-offs than it gains, and the
+    # second core is busy tracking or rendering. Create-style took 4.8-5.3 s against 5.5-5.7 s; animating
+    # 5 s of speech was unchanged (docs/benchmarks.md). Whisper and the renderer keep their own threads.
+    torch.set_num_threads(1)
     default_model()  # load once, before the first request, so a broken install fails at start
     threading.Thread(target=warm_up_styles, name="imitator-warm-up", daemon=True).start()
     try:

@@ -144,6 +144,9 @@ def _cmd_create_style(args: argparse.Namespace) -> None:
     from .adapt import fit_summary
     from .pipeline import create_style, picture_note
 
+    import torch
+
+    torch.set_num_threads(1)  # adaptation's small tensors: faster on one thread (app.py main, docs/benchmarks.md)
     bar, progress = _percent_bar("create-style")
     with bar:
         style = create_style(args.from_tracked or args.video, args.name, model=_model(args), progress=progress,
