@@ -130,6 +130,9 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a running app to time through its API")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)  # as the app's server runs (app.py main)
     model = load_model()
     speech = five_seconds_of_speech()
     tmp = Path(tempfile.mkdtemp())

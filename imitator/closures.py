@@ -83,17 +83,17 @@ def peaks(probability: np.ndarray, threshold: float, min_gap: int) -> np.ndarray
 
 def close_detected(detector: ClosureDetector | None, features: torch.Tensor, vertices: np.ndarray,
                    face: np.ndarray, topology) -> np.ndarray:
-    """(T, V, 3) predicted meshes with the lips closed at the closures the detector hears in `features`.
-    face: the neutral face the meshes were decoded on (it tells upper from lower lip). Unchanged without a
+    """(T, V, 3) predicted meshes with the lips closed at the closures the detector hears in `features`, and
+    `cfg.hold` frames either side. face: the neutral face the meshes were decoded on (it tells upper from lower lip). Unchanged without a
     detector or where none is heard."""
     if detector is None:
         return vertices
     from .contact import close_lips
 
     frames = detector.frames(features)
-    hold = detector.cfg.hold
-    frames = np.unique((frames[:, None] + np.arange(-hold, hold + 1)[None]).clip(0, len(vertices) - 1))
-    frames = frames[frames < len(vertices)]
+    frames = frames[frames < len(vertices)]  # features may run a frame past the meshes
+    hold = np.arange(-detector.cfg.hold, detector.cfg.hold + 1)  # shut for a bilabial's ~100 ms
+    frames = np.unique((frames[:, None] + hold[None]).clip(0, len(vertices) - 1))
     return close_lips(vertices, face, frames, topology).vertices if len(frames) else vertices
 
 
