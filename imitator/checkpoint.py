@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .closures import load_detector, save_detector
+from .errors import UnsupportedModelError
 from .model import Imitator, ModelConfig
 from .topology import TOPOLOGY_FILE, load_folder_topology, save_topology, stored_topology
 
@@ -58,7 +59,14 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
         encoder = build_encoder(cfg.encoder)
     model = Imitator(cfg, model_id=model_hash(folder), meta=meta, audio_encoder=encoder)
     model.load_state_dict(state)
-    model.attach_closures(load_detector(folder))
+    detector = load_detector(folder)
+    if detector is not None and (detector.cfg.encoder, detector.cfg.audio_dim, detector.cfg.fps) != \
+            (cfg.encoder, cfg.audio_dim, cfg.fps):
+        # it would hear other features than the model's, or at another frame rate, and close at random
+        raise UnsupportedModelError(
+            f"{folder}: its closure detector hears {detector.cfg.encoder} at {detector.cfg.fps:g} fps, the model "
+            f"{cfg.encoder} at {cfg.fps:g} fps; refit it (imitator fit-closures) or delete closures.*")
+    model.attach_closures(detector)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return model.to(device).eval()

@@ -13,6 +13,7 @@ from imitator.cli import main
 from imitator.closures import (ClosureConfig, ClosureDetector, FitConfig, LabelledSequence, fingerprint,
                                fit_detector, load_detector, peaks)
 from imitator.contact import ContactConfig
+from imitator.errors import UnsupportedModelError
 from imitator.inference import predict_vertices
 from imitator.model import Imitator, ModelConfig
 from imitator.pipeline import animate
@@ -93,6 +94,12 @@ def test_checkpoint_keeps_the_detector_beside_unchanged_weights(model, tmp_path)
     loaded = load_model(with_detector).closure_detector
     assert loaded is not None and loaded.cfg.hidden == 0 and loaded.cfg.encoder == model.cfg.encoder
     assert load_detector(plain) is None
+    # a detector that hears other features than its model's is refused, not run
+    (plain / "closures.safetensors").write_bytes((with_detector / "closures.safetensors").read_bytes())
+    (plain / "closures.json").write_text((with_detector / "closures.json").read_text().replace(
+        model.cfg.encoder, "hf:someone/wav2vec2"))
+    with pytest.raises(UnsupportedModelError, match="closure detector hears hf:someone/wav2vec2"):
+        load_model(plain)
 
 
 def test_every_decoding_path_closes_the_lips_where_closures_are_heard(model, speech):
