@@ -251,11 +251,13 @@ def animate_ui(speech, style, side_by_side, owner, progress=gr.Progress()):
 
 @gpu
 def animate_api(speech, style, side_by_side, progress=gr.Progress()):
-    """Streams: first the mp4 alone (playable as soon as it is written), then every download; `predict`
-    returns the last, `submit(...).outputs()` shows the mp4 about 0.25 s before the downloads are made."""
+    """Streams: first the mp4 alone (playable as soon as it is written; no downloads yet), then every download;
+    `predict` returns the last, `submit(...).outputs()` shows the mp4 about 0.25 s before the downloads are
+    made. The first output names no download: gradio_client fetched the mp4 twice when it was listed there
+    too, each fetch with its own connection (about 40 ms of the request, docs/benchmarks.md)."""
     try:
         for video, _, files, about in _animate(speech, style, side_by_side, None, progress):
-            yield video, files, about
+            yield video, (None if about.endswith("...") else files), about
     except (ImitatorError, FileNotFoundError) as e:
         raise gr.Error(str(e), print_exception=False) from e
 

@@ -238,7 +238,7 @@ def test_a_style_made_after_start_is_usable_by_a_new_client(server):
     video, files, info = job.result()
     assert "**Late Arrival** says" in info and len(files) == 4
     first = job.outputs()[0]  # the mp4 comes first, alone, before the downloads are written (issue 17)
-    assert first[0] == video and first[1] == [video] and first[2].endswith("...")
+    assert first[0] == video and first[1] is None and first[2].endswith("...")
 
 
 def test_unknown_style_and_bad_audio_are_specific_errors(server):

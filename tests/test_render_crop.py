@@ -124,6 +124,33 @@ def test_redrawing_what_moved_equals_redrawing_everything(speaking):
         assert all(np.array_equal(frame, still[0]) for frame in still)
 
 
+def test_a_face_that_moves_all_over_is_drawn_whole_after_a_few_frames(speaking):
+    """Finding what moved cost more than it saved when the whole face moves every frame (the model trained on
+    real faces): after GIVE_UP_AFTER frames whose box held most of the crop, frames are drawn whole, without
+    looking for the box. A face whose mouth alone moves keeps its small boxes (the test above)."""
+    from imitator.render import renderer as module
+
+    options = RenderOptions(width=SIZE, height=SIZE)
+    with Renderer(options) as r, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
+        n = module.GIVE_UP_AFTER + 6
+        sway = speaking[:1] + np.linspace(0, 1.0, n)[:, None, None] * [1.0, 0.5, 0.0]  # 1 mm over the sequence
+        camera = r.camera(sway)
+        rest = r.avatar.rest_face(sway)
+        crop = r._crop(sway, rest, camera)
+        looked = []
+        moved_box = module.moved_box
+        module.moved_box = lambda *a, **k: looked.append(1) or moved_box(*a, **k)
+        try:
+            boxes = [box for _, box in r._moved_boxes(r._meshes(sway, rest, None), camera, crop, yuv=False)]
+        finally:
+            module.moved_box = moved_box
+        whole = (0, 0, crop.width, crop.height)
+        assert all(b[2] * b[3] > module.PAYS_BELOW * crop.width * crop.height for b in boxes[1:])
+        assert len(looked) == module.GIVE_UP_AFTER  # then it stopped looking...
+        assert boxes[module.GIVE_UP_AFTER + 1:] == [whole] * (n - module.GIVE_UP_AFTER - 1)  # ...and drew it all
+        assert_same_picture(r.render_frames(sway), every.render_frames(sway))
+
+
 def yuv_to_rgb(planes: np.ndarray) -> np.ndarray:
     import av
 
