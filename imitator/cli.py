@@ -20,7 +20,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
                       generic_from=args.generic_from, closed_rest_lips=args.closed_rest_lips,
                       augment_audio=args.augment_audio, augment_copies=args.augment_copies,
                       rest_in_pauses=args.rest_in_pauses, style_dropout=args.style_dropout,
-                      model={"audio_context": args.audio_context} if args.audio_context is not None else {})
+                      model={**({"audio_context": args.audio_context} if args.audio_context is not None else {}),
+                             **({"feedback": False} if args.no_feedback else {})})
     train(cfg)
 
 
@@ -297,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability of decoding a generic-style person's draw in the generic (mean) style")
     t.add_argument("--audio-context", type=int, default=None,
                    help="audio frames each side that a motion frame hears (default 0; with --init: the model's)")
+    t.add_argument("--no-feedback", action="store_true",
+                   help="the viseme decoder does not hear its own previous output (not the paper's autoregression)")
     t.add_argument("--generic-from", action="append", default=None, metavar="DATA",
                    help="the generic style is the mean style of this dataset's people (repeatable; default: all)")
     t.set_defaults(func=_cmd_train)

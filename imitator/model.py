@@ -62,6 +62,9 @@ class ModelConfig:
     # 0.37-0.38 with +-6 frames (docs/model.md). Initialised to the identity, so a checkpoint trained
     # without it starts out unchanged.
     audio_context: int = 0
+    # True: the paper's autoregression, the viseme decoder's input at frame t is its own output at t-1.
+    # False: a zero token at every frame, so a frame's visemes come from its audio (and position) alone.
+    feedback: bool = True
 
     @property
     def n_styles(self) -> int:
@@ -252,6 +255,8 @@ class VisemeDecoder(nn.Module):
                     x = layer(x, c[:, : t + 1])
                 x = x[:, -1:]
             outputs.append(x)
+            if not self.cfg.feedback:
+                continue  # token stays the start token
             token = x if style_in is None else x + style_in
         return torch.cat(outputs, dim=1)
 

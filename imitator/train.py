@@ -264,7 +264,7 @@ def _generic_styles(cfg: TrainConfig, datasets: list[Dataset], train_infos: list
 
 
 # ModelConfig fields a fine-tune may add to a trained network: each adds layers that start as the identity.
-GROWABLE = ("audio_context",)
+GROWABLE = ("audio_context", "feedback")
 
 
 def extend_styles(model: Imitator, style_names: tuple[str, ...], generic_styles: tuple[str, ...] = (),

@@ -154,3 +154,20 @@ def test_audio_context_lets_a_frame_hear_its_neighbours_and_no_further():
                 y[0, 10 + ahead] += 5.0
                 changed = not torch.allclose(model(y)[0, 10], base[0, 10], atol=1e-6)
                 assert changed == (ahead <= context), (context, ahead)
+
+
+def test_without_feedback_a_frame_hears_only_its_own_audio():
+    """ModelConfig.feedback=False (the `train --no-feedback` ablation): the viseme decoder's input is the start
+    token at every frame, so audio that only reached frame t through the decoder's past outputs no longer
+    does; with feedback (the paper's autoregression) it does."""
+    x = torch.randn(1, 30, 16)
+    y = x.clone()
+    y[0, 5] += 5.0  # audio of an earlier frame
+    for feedback in (True, False):
+        m = random_model(feedback=feedback)
+        with torch.no_grad():
+            a, b = m(x, style=0), m(y, style=0)
+        assert not torch.allclose(a[0, 5], b[0, 5], atol=1e-6)  # the frame itself hears it either way
+        assert torch.allclose(a[0, 6:], b[0, 6:], atol=1e-6) == (not feedback), feedback
+        full = m(x, style=0, use_cache=False)
+        assert (a - full).abs().max() < 1e-5  # the cached and the full decoding agree
