@@ -3,10 +3,10 @@
     python -m benchmarks.compare_antialias [--style STYLE.safetensors] [--rounds 5] [--images DIR]
 
 Renders the bundled model's 5 s of speech (with blinks; a style's face texture if given, else the neutral
-one) with antialias "msaa" (4 samples), "fxaa" and "none", alternating whole sequences in one process and
+one) with antialias "msaa" (4 samples), "fxaa" (at the edges), "fxaa-full" (every pixel) and "none", alternating whole sequences in one process and
 keeping each mode's fastest CPU time (all of llvmpipe's threads). Prints ms per frame and, against MSAA,
 PSNR and SSIM over the face's box. --images writes zoomed side-by-side crops (lips, face outline, eye:
-MSAA | FXAA | none) to look at."""
+MSAA | FXAA at the edges | FXAA everywhere | none) to look at."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODES = ("msaa", "fxaa", "none")
+MODES = ("msaa", "fxaa", "fxaa-full", "none")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -107,8 +107,8 @@ def test_redrawing_what_moved_equals_redrawing_everything(speaking):
     with Renderer(options) as partial, Renderer(dataclasses.replace(options, redraw_moved=False)) as every:
         boxes = []  # (crop, box) of every frame drawn
         draw = partial._draw_gl
-        partial._draw_gl = lambda crop, rects, mesh=True, yuv=False: boxes.extend(
-            (crop, rect) for rect in rects) or draw(crop, rects, mesh, yuv)
+        partial._draw_gl = lambda crop, rects, mesh=True, yuv=False, bands=None: boxes.extend(
+            (crop, rect) for rect in rects) or draw(crop, rects, mesh, yuv, bands)
         texture = np.random.default_rng(1).integers(0, 256, (256, 256, 3), dtype=np.uint8)
         a, b = partial.render_frames(speaking, texture=texture), every.render_frames(speaking, texture=texture)
         assert_same_picture(a, b)

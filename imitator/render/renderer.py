@@ -16,6 +16,7 @@ from .atlas import Rect, Tile, atlas_size, pack
 from .camera import Camera
 from .colormap import heat_colors, nice_vmax
 from .crop import Crop, fit_crop
+from .edges import Edges, edge_bands, quad_vertices
 from .geometry import cavity, vertex_normals
 from .overlays import colorbar_overlay, label_overlay
 from .redraw import Shown, moved_box
@@ -25,7 +26,7 @@ EGL_HELP = ("Install the EGL and Mesa OpenGL libraries: on Debian/Ubuntu `apt-ge
 
 Color = tuple[float, float, float]
 CHUNK = 32  # frames whose geometry is computed in one go
-ANTIALIAS = ("fxaa", "msaa", "none")
+ANTIALIAS = ("fxaa", "fxaa-full", "msaa", "none")
 # Redrawing only what moved pays when little moves (a rig that moves the jaw and lips). A model that moves the
 # whole face (the bundled one, trained on real faces: 96 % of its vertices move every frame) gets boxes of
 # 90 % of the crop, and then finding them cost more than the 10 % of pixels they saved. So once GIVE_UP_AFTER
@@ -39,8 +40,9 @@ FXAA_REACH = 3  # pixels an FXAA output reads around itself (shaders/fxaa.frag: 
 class RenderOptions:
     width: int = 512
     height: int = 512
-    antialias: str = "fxaa"      # smooth edges: "fxaa" (a post pass, about half the CPU time of 4x MSAA on
-                                 # llvmpipe), "msaa" (`samples` per pixel: the reference look), or "none"
+    antialias: str = "fxaa"      # smooth edges: "fxaa" (a post pass around the mesh's open edges and the
+                                 # mouth, render/edges.py), "fxaa-full" (the same pass over every pixel: 0.19 s
+                                 # more per 5 s), "msaa" (`samples` per pixel: the reference look), or "none"
     samples: int = 4             # MSAA samples per pixel with antialias="msaa" (llvmpipe supports up to 4)
     fill: float = 0.72           # share of the frame's height (or width) that the face's bounding box spans
     fov_deg: float = 16.0        # vertical field of view: a long lens keeps perspective distortion low
@@ -115,8 +117,15 @@ class Renderer:
                                                        (b["color"], "4f", "in_color"), (uv, "2f", "in_uv")],
                                        index_buffer=index) for b in self._buffers]
         self._samples = min(o.samples, ctx.max_samples) if o.antialias == "msaa" else 0
-        self._fxaa = o.antialias == "fxaa"
-        self._posts: dict[bool, tuple] = {}  # yuv -> the post pass's (program, vertex array), see _post
+        self._fxaa = o.antialias in ("fxaa", "fxaa-full")
+        self._fxaa_everywhere = o.antialias == "fxaa-full"
+        self._posts: dict[tuple, tuple] = {}  # (smooth, yuv, bands) -> a post pass's program and vertices, see _post
+        t, parts = self.topology, self.avatar.parts
+        teeth = np.arange(parts["teeth"].start, parts["teeth"].stop) if "teeth" in parts else np.zeros(0, int)
+        loops = (np.concatenate([t.lip_inner, teeth]), t.right_eye, t.left_eye) if t is not None else ()
+        self._edges = Edges.of(t.faces if t is not None else self.avatar.faces,  # where FXAA runs (render/edges.py)
+                               tuple(loop for loop in loops if len(loop) >= 3))  # the mouth's box holds the teeth
+        self._band_buffer = None
         self._reach = FXAA_REACH if self._fxaa else 0  # pixels of a drawn box that depend on pixels around it
         self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> framebuffers, see _target
         self._texture = None
@@ -302,16 +311,47 @@ class Renderer:
             self._targets[key] = (scene, resolved, ctx.framebuffer(color_attachments=[ctx.renderbuffer(key, 4)]))
         return self._targets[key]
 
-    def _post(self, yuv: bool) -> tuple:
-        """The post pass's (program, vertex array) for this renderer's anti-aliasing and `yuv` (under the lock):
-        one program per pair, the switches compiled in (shaders/post.frag says why)."""
-        if yuv not in self._posts:
+    def _post(self, smooth: bool, yuv: bool, bands: bool = False) -> tuple:
+        """A post pass's (program, vertex array) (under the lock): FXAA or a plain copy, YUV or RGB, over whole
+        tiles (a full-screen triangle) or, with `bands`, over rectangles given in atlas pixels
+        (`_band_buffer`, render/edges.py). One program each, the switches compiled in (shaders/post.frag says
+        why)."""
+        key = (smooth, yuv, bands)
+        if key not in self._posts:
+            ctx = self._ctx
             source = _shader("post.frag").replace(
-                "\n", f"\n#define SMOOTH_EDGES {int(self._fxaa)}\n#define TO_YUV {int(yuv)}\n", 1)  # after #version
-            program = self._ctx.program(vertex_shader=_shader("post.vert"), fragment_shader=source)
+                "\n", f"\n#define SMOOTH_EDGES {int(smooth)}\n#define TO_YUV {int(yuv)}\n", 1)  # after #version
+            program = ctx.program(vertex_shader=_shader("band.vert" if bands else "post.vert"), fragment_shader=source)
             program["scene"].value = 1  # texture unit 1: unit 0 holds the face texture
-            self._posts[yuv] = program, self._ctx.vertex_array(program, [])
-        return self._posts[yuv]
+            if bands:
+                self._band_buffer = self._band_buffer or ctx.buffer(reserve=1 << 16, dynamic=True)
+                vao = ctx.vertex_array(program, [(self._band_buffer, "2f", "in_pixel")])
+            else:
+                vao = ctx.vertex_array(program, [])
+            self._posts[key] = program, vao
+        return self._posts[key]
+
+    def _smooth_bands(self, tiles: list[Tile], bands: list[np.ndarray], yuv: bool, atlas: tuple[int, int],
+                      final) -> None:
+        """FXAA again over each tile's edge rectangles (render/edges.py), over the plain pass's pixels: the
+        same output there as FXAA everywhere, at a fraction of its cost (under the lock)."""
+        parts = [quad_vertices(rects, tile.shift) for tile, rects in zip(tiles, bands)]
+        if not sum(len(p) for p in parts):
+            return
+        program, vao = self._post(True, yuv, bands=True)
+        data = np.concatenate(parts).tobytes()
+        if len(data) > self._band_buffer.size:
+            self._band_buffer.orphan(2 * len(data))
+        self._band_buffer.write(data)
+        program["atlas"].value = (float(atlas[0]), float(atlas[1]))
+        start = 0
+        for tile, part in zip(tiles, parts):
+            if len(part):
+                x, y, w, h = tile.moved(tile.drawn)
+                program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
+                final.scissor = tile.moved(tile.box)
+                vao.render(vertices=len(part), first=start)
+            start += len(part)
 
     def _empty_frame(self, yuv: bool = False) -> np.ndarray:
         """The full frame with nothing in it (under the lock): what lies outside every crop; (H, W, 3) RGB,
@@ -397,23 +437,28 @@ class Renderer:
                     buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
+            bands = None if self._fxaa_everywhere or not self._fxaa else [
+                edge_bands(positions, self._edges, camera, crop) for (positions, _, _), _ in drawn]
             pixels = iter(self._draw_gl(crop, [(x, crop.height - y - h, w, h) for _, (x, y, w, h) in drawn],
-                                        yuv=yuv))  # GL rows run bottom-up
+                                        yuv=yuv, bands=bands))  # GL rows run bottom-up
         return [None if box is None else next(pixels) for _, box in batch]
 
-    def _draw_gl(self, crop: Crop, boxes: list[Rect], mesh: bool = True, yuv: bool = False) -> list[np.ndarray]:
+    def _draw_gl(self, crop: Crop, boxes: list[Rect], mesh: bool = True, yuv: bool = False,
+                 bands: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """Draw the uploaded meshes (the i-th frame's buffers for boxes[i]; or only the background) into `crop`
         (under the lock) -> each box's (h, w, 3) uint8, top row first. Boxes are GL's (x, y, w, h) in the crop.
+        bands: per box, the rectangles where FXAA runs (render/edges.py); None: everywhere, with FXAA on.
         As many frames as the atlas holds go through each round trip (render.atlas)."""
         scene, resolved, final = self._target(*atlas_size(crop.width, crop.height, self.options.batch))
         out: list[np.ndarray] = []
         while len(out) < len(boxes):  # the atlas holds at least one whole crop: each trip draws a frame or more
             tiles = pack(boxes[len(out):], self._reach, (crop.width, crop.height), scene.size)
-            out += self._draw_tiles(crop, tiles, len(out), mesh, yuv, scene, resolved, final)
+            out += self._draw_tiles(crop, tiles, len(out), mesh, yuv, scene, resolved, final,
+                                    None if bands is None else bands[len(out):len(out) + len(tiles)])
         return out
 
     def _draw_tiles(self, crop: Crop, tiles: list[Tile], first: int, mesh: bool, yuv: bool,
-                    scene, resolved, final) -> list[np.ndarray]:
+                    scene, resolved, final, bands: list[np.ndarray] | None = None) -> list[np.ndarray]:
         """One round trip: every tile's scene (the i-th tile's mesh from the buffers of frame first + i), one
         post pass and one read of the atlas -> each tile's box, top row first. Each tile's viewport is the
         crop's, shifted by whole (even) pixels, so the tile's pixels are the crop's; a scissor keeps llvmpipe
@@ -443,13 +488,16 @@ class Renderer:
             final.use()
             ctx.disable(ctx.DEPTH_TEST)
             source.color_attachments[0].use(1)
-            program, post = self._post(yuv)
+            everywhere = self._fxaa and mesh and bands is None  # FXAA on every pixel ("fxaa-full")
+            program, post = self._post(everywhere, yuv)
             for tile in tiles:
-                if self._fxaa:
+                if everywhere:
                     x, y, w, h = tile.moved(tile.drawn)
                     program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
                 final.scissor = tile.moved(tile.box)
                 post.render(vertices=3)
+            if self._fxaa and mesh and bands is not None:
+                self._smooth_bands(tiles, bands, yuv, scene.size, final)
             source = final
         data = np.frombuffer(source.read(viewport=used, components=3, alignment=1), np.uint8)
         atlas = data.reshape(used[3], used[2], 3)
