@@ -51,9 +51,11 @@ def test_a_band_holds_every_pixel_near_its_edge():
         return all(c >= 0 for c in cross) or all(c <= 0 for c in cross)
 
     normal = (b - a)[::-1] * [-1, 1] / np.linalg.norm(b - a)
+    from imitator.render.edges import BAND
+
     for t in np.linspace(0, 1, 7):
-        assert inside(a + t * (b - a) + 2.5 * normal) and inside(a + t * (b - a) - 2.5 * normal)
-    assert not inside(a + 0.5 * (b - a) + 4 * normal)
+        assert inside(a + t * (b - a) + (BAND - 0.5) * normal) and inside(a + t * (b - a) - (BAND - 0.5) * normal)
+    assert not inside(a + 0.5 * (b - a) + (BAND + 1) * normal)
 
 
 @pytest.fixture(scope="module")
