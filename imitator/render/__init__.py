@@ -14,8 +14,8 @@ the whole sequence's bounding box, so the face does not swim while it speaks. Wh
 OpenGL runs headless through EGL; Mesa's llvmpipe renders on the CPU fast enough for video (docs/rendering.md
 has the measured frames/s). Only the box of the frame that the sequence's face can touch is drawn (crop); the
 rest is the background, drawn once; several frames go through GL at a time (atlas). Modules: camera (framing),
-crop (the face's box), redraw (what moved), atlas (frames side by side in one framebuffer), geometry (normals,
-creases), colormap (heat scale), overlays (text), renderer (GL), shaders/ (GLSL).
+crop (the face's box), redraw (what moved), atlas (frames side by side in one framebuffer), edges (where FXAA
+runs), geometry (normals, creases), colormap (heat scale), overlays (text), renderer (GL), shaders/ (GLSL).
 """
 from ..errors import RenderError
 from .camera import Camera
