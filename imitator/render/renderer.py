@@ -120,11 +120,12 @@ class Renderer:
         self._fxaa = o.antialias in ("fxaa", "fxaa-full")
         self._fxaa_everywhere = o.antialias == "fxaa-full"
         self._posts: dict[tuple, tuple] = {}  # (smooth, yuv, bands) -> a post pass's program and vertices, see _post
-        t, parts = self.topology, self.avatar.parts
-        teeth = np.arange(parts["teeth"].start, parts["teeth"].stop) if "teeth" in parts else np.zeros(0, int)
-        loops = (np.concatenate([t.lip_inner, teeth]), t.right_eye, t.left_eye) if t is not None else ()
+        # The mouth's box is the opening's: what shows of the teeth shows through it. (A box of their own
+        # would make a picture with hidden teeth differ from one without teeth, FXAA having run elsewhere.)
+        t = self.topology
+        loops = (t.lip_inner, t.right_eye, t.left_eye) if t is not None else ()
         self._edges = Edges.of(t.faces if t is not None else self.avatar.faces,  # where FXAA runs (render/edges.py)
-                               tuple(loop for loop in loops if len(loop) >= 3))  # the mouth's box holds the teeth
+                               tuple(loop for loop in loops if len(loop) >= 3))
         self._band_buffer = None
         self._reach = FXAA_REACH if self._fxaa else 0  # pixels of a drawn box that depend on pixels around it
         self._targets: dict[tuple[int, int], tuple] = {}  # (w, h) -> framebuffers, see _target
