@@ -1,10 +1,11 @@
 """Where a frame needs anti-aliasing. FXAA over every pixel of the face's box cost 0.19 s of a 5 s request
 (0.93 s against 0.75 s without it), though on a face seen from the front the jagged edges are few and known:
-the mesh's open border (the face's outline against the background, the eye openings, the mouth opening)
-and what shows through the openings (teeth and the mouth's inside; the iris, a sharp edge in the eye's
-texture). Everything else is shaded smoothly across triangles, or is texture that bilinear filtering
-already smooths. So FXAA runs only on small rectangles
-around those edges (docs/rendering.md, "Anti-aliasing")."""
+the mesh's open border (the face's outline against the background, the eye openings, the mouth opening),
+outlines within the face (a nose wing in front of the cheek), and what shows through the openings (teeth
+and the mouth's inside; the iris, a sharp edge in the eye's texture). Everything else is shaded smoothly
+across triangles, or is texture that bilinear filtering already smooths. So FXAA runs only on thin quads
+along those edges and on the openings' boxes (docs/rendering.md, "FXAA only at the edges that can be
+jagged")."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -40,9 +40,9 @@ FXAA_REACH = 3  # pixels an FXAA output reads around itself (shaders/fxaa.frag: 
 class RenderOptions:
     width: int = 512
     height: int = 512
-    antialias: str = "fxaa"      # smooth edges: "fxaa" (a post pass around the mesh's open edges and the
-                                 # mouth, render/edges.py), "fxaa-full" (the same pass over every pixel: 0.19 s
-                                 # more per 5 s), "msaa" (`samples` per pixel: the reference look), or "none"
+    antialias: str = "fxaa"      # smooth edges: "fxaa" (a post pass at the edges that can be jagged,
+                                 # render/edges.py), "fxaa-full" (the same pass over every pixel: 0.05 s more
+                                 # per 5 s request), "msaa" (`samples` per pixel: the reference look), or "none"
     samples: int = 4             # MSAA samples per pixel with antialias="msaa" (llvmpipe supports up to 4)
     fill: float = 0.72           # share of the frame's height (or width) that the face's bounding box spans
     fov_deg: float = 16.0        # vertical field of view: a long lens keeps perspective distortion low
