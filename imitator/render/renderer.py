@@ -348,8 +348,7 @@ class Renderer:
         start = 0
         for tile, part in zip(tiles, parts):
             if len(part):
-                x, y, w, h = tile.moved(tile.drawn)
-                program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
+                _clamp_reads(program, tile)
                 final.scissor = tile.moved(tile.box)
                 vao.render(vertices=len(part), first=start)
             start += len(part)
@@ -431,6 +430,8 @@ class Renderer:
         drawn = [(mesh, box) for mesh, box in batch if box is not None]
         if not drawn:
             return [None] * len(batch)
+        bands = None if self._fxaa_everywhere or not self._fxaa else [  # numpy only: outside the lock
+            edge_bands(positions, self._edges, camera, crop) for (positions, _, _), _ in drawn]
         with self._lock, self._ctx:
             self._upload(texture)
             for buffers, ((positions, normals, colors), _) in zip(self._buffers, drawn):
@@ -438,8 +439,6 @@ class Renderer:
                     buffers[name].write(np.ascontiguousarray(data, dtype="f4").tobytes())
             self._program["view"].write(camera.view.T.astype("f4").tobytes())  # GL wants column-major
             self._program["projection"].write(camera.projection.T.astype("f4").tobytes())
-            bands = None if self._fxaa_everywhere or not self._fxaa else [
-                edge_bands(positions, self._edges, camera, crop) for (positions, _, _), _ in drawn]
             pixels = iter(self._draw_gl(crop, [(x, crop.height - y - h, w, h) for _, (x, y, w, h) in drawn],
                                         yuv=yuv, bands=bands))  # GL rows run bottom-up
         return [None if box is None else next(pixels) for _, box in batch]
@@ -493,8 +492,7 @@ class Renderer:
             program, post = self._post(everywhere, yuv)
             for tile in tiles:
                 if everywhere:
-                    x, y, w, h = tile.moved(tile.drawn)
-                    program["tile"].value = (x, y, x + w - 1, y + h - 1)  # FXAA reads clamp to the tile
+                    _clamp_reads(program, tile)
                 final.scissor = tile.moved(tile.box)
                 post.render(vertices=3)
             if self._fxaa and mesh and bands is not None:
@@ -511,6 +509,13 @@ class Renderer:
 
 # 8-bit sRGB (gamma 2.2) -> 8-bit of the power 1.1: face.frag squares the filtered texel for linear light.
 _HALF_LINEAR = np.round(255 * (np.arange(256) / 255) ** 1.1).astype(np.uint8)
+
+
+def _clamp_reads(program, tile: Tile) -> None:
+    """FXAA's reads clamp to the tile's drawn pixels (its first and last texels in the atlas), as they would
+    at the edge of a texture that held this frame alone."""
+    x, y, w, h = tile.moved(tile.drawn)
+    program["tile"].value = (x, y, x + w - 1, y + h - 1)
 
 
 def _even(box: tuple[int, int, int, int], crop: Crop) -> tuple[int, int, int, int]:
